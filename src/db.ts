@@ -1,0 +1,33 @@
+/**
+ * The connection type every repository function takes first, and the
+ * small helpers that map rows.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+
+/**
+ * A connection: a postgres.js `Sql` (the pool) or the `tx` inside
+ * `sql.begin(tx => …)`, so several calls compose in one transaction.
+ */
+// deno-lint-ignore no-explicit-any
+export type Db = postgres.Sql<any> | postgres.TransactionSql<any>;
+
+/** A postgres.js pool, as the functions that need their own connection take. */
+// deno-lint-ignore no-explicit-any
+export type Sql = postgres.Sql<any>;
+
+/** Postgres `timestamptz` from a row (a `Date`, or ISO text from JSON) to `Date`. */
+export function toDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(String(value));
+}
+
+/** Like {@linkcode toDate}, keeping `null`. */
+export function toDateOrNull(value: unknown): Date | null {
+  return value === null || value === undefined ? null : toDate(value);
+}
+
+/** A JSON value for a parameter, or `null`, typed as postgres.js wants. */
+export function jsonParam(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
