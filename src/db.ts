@@ -5,6 +5,7 @@
  * @module
  */
 import type postgres from "postgres";
+import type { ResultMessage } from "./result_messages.ts";
 
 /**
  * A connection: a postgres.js `Sql` (the pool) or the `tx` inside
@@ -30,4 +31,19 @@ export function toDateOrNull(value: unknown): Date | null {
 /** A JSON value for a parameter, or `null`, typed as postgres.js wants. */
 export function jsonParam(value: unknown): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+/** Maps a row (or the JSON object `getTask` aggregates) to a `ResultMessage`. */
+// deno-lint-ignore no-explicit-any
+export function toResultMessage(row: any): ResultMessage {
+  return {
+    sequence: Number(row.sequence),
+    taskId: row.task_id,
+    message: row.message,
+    error: row.error,
+    context: row.context,
+    contextType: row.context_type,
+    ts: toDate(row.ts),
+    extra: row.extra ?? null,
+  };
 }

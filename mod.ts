@@ -1,0 +1,34 @@
+/**
+ * `@drydock/statemgmt`: the persisted state of a bare-metal provisioning
+ * orchestrator on PostgreSQL — tasks and their result messages, build data
+ * and boot actions, leader election with fencing tokens, and a registry of
+ * design-reference resolvers.
+ *
+ * Every data function takes the connection first (`fn(db, …)`): a
+ * postgres.js pool, or the `tx` inside `sql.begin(tx => …)` so several
+ * calls compose in one transaction.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import postgres from "postgres";
+ * import { appendResultMessage, claimNextTask, createTask, getTask, migrate, updateTask }
+ *   from "@drydock/statemgmt";
+ *
+ * const sql = postgres(Deno.env.get("DATABASE_URL")!);
+ * await migrate(sql);
+ * const task = await createTask(sql, { action: "deploy_nodes", status: "queued" });
+ * const claimed = await claimNextTask(sql, { claimedBy: "worker-1" });
+ * await appendResultMessage(sql, claimed!.id, { message: "node01 deployed" });
+ * await updateTask(sql, claimed!.id, { status: "complete", result: { status: "success" } });
+ * console.log(await getTask(sql, task.id));
+ * await sql.end();
+ * ```
+ *
+ * @module
+ */
+export type { Db, Sql } from "./src/db.ts";
+export * from "./src/errors.ts";
+export * from "./src/migrate.ts";
+export * from "./src/tasks.ts";
+export * from "./src/result_messages.ts";
+export * from "./src/leadership/lease.ts";

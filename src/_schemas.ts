@@ -1,0 +1,16 @@
+/** zod schemas shared by several repository files; zod stays internal. */
+import { z } from "zod";
+
+/** A UUID (any version), normalised to lower case. */
+export const uuid = z.guid({ error: "must be a UUID" }).transform((s) => s.toLowerCase());
+
+/** A task id. */
+export const taskId = uuid;
+
+/** A lowercase identifier, as Drydock's actions are. */
+export const action = z.string().max(64).regex(/^[a-z][a-z0-9_]*$/, {
+  error: "must be a lowercase identifier (a-z, 0-9, _; starting with a letter)",
+});
+
+/** A short free-text name: who created or terminated something. */
+export const actor = z.string().min(1).max(256);

@@ -1,0 +1,144 @@
+/**
+ * Result messages: the detailed, sequenced messages a task produces.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { type Db, jsonParam, toResultMessage } from "./db.ts";
+import { NotFoundError } from "./errors.ts";
+import { parse } from "./_validation.ts";
+import { taskId } from "./_schemas.ts";
+
+/** One message of a task's result, in the order it was appended. */
+export interface ResultMessage {
+  /** Position in the task's history; strictly increasing per task. */
+  sequence: number;
+  /** The task the message belongs to. */
+  taskId: string;
+  /** The message text. */
+  message: string;
+  /** Whether the message reports an error (counted in `errorCount`). */
+  error: boolean;
+  /** What the message is about, e.g. a node name. */
+  context: string | null;
+  /** The kind of `context`, e.g. `"node"`. */
+  contextType: string | null;
+  /** When it happened (database clock unless given). */
+  ts: Date;
+  /** Any JSON detail. */
+  extra: unknown | null;
+}
+
+/** A message to append to a task. */
+export interface ResultMessageInput {
+  /** The message text (at most 65,536 characters). */
+  message: string;
+  /**
+   * Whether it reports an error.
+   * @default false
+   */
+  error?: boolean;
+  /** What the message is about, e.g. a node name (at most 1,024 characters). */
+  context?: string | null;
+  /** The kind of `context` (at most 64 characters). */
+  contextType?: string | null;
+  /**
+   * When it happened.
+   * @default the database's clock
+   */
+  ts?: Date;
+  /** Any JSON detail. */
+  extra?: unknown;
+}
+
+/** Options of {@linkcode listResultMessages}. */
+export interface ListResultMessagesOptions {
+  /** Only messages with a larger sequence: pass the last one seen to page or tail. */
+  afterSequence?: number;
+  /**
+   * At most this many messages (1–10,000).
+   * @default 1000
+   */
+  limit?: number;
+}
+
+const messageInput = z.strictObject({
+  message: z.string().max(65_536),
+  error: z.boolean().default(false),
+  context: z.string().max(1024).nullish(),
+  contextType: z.string().max(64).nullish(),
+  ts: z.date().optional(),
+  extra: z.json().optional(),
+});
+
+const listOptions = z.strictObject({
+  afterSequence: z.number().int().nonnegative().optional(),
+  limit: z.number().int().min(1).max(10_000).default(1000),
+});
+
+/**
+ * Appends a message to a task. Appends to one task are serialised on the
+ * task's row, so sequences are assigned in commit order: a reader paging
+ * with `afterSequence` never skips a message committed later.
+ *
+ * @param db A pool or transaction.
+ * @param id The task's id.
+ * @param input The message.
+ * @returns The stored message with its sequence.
+ * @throws {ValidationError} Bad input; nothing written.
+ * @throws {NotFoundError} No such task.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await appendResultMessage(sql, task.id, { message: "node01 deployed", context: "node01" });
+ * ```
+ */
+export async function appendResultMessage(
+  db: Db,
+  id: string,
+  input: ResultMessageInput,
+): Promise<ResultMessage> {
+  const tid = parse(taskId, id);
+  const m = parse(messageInput, input);
+  const [row] = await db`
+    WITH task AS (SELECT id FROM tasks WHERE id = ${tid} FOR NO KEY UPDATE)
+    INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
+    SELECT task.id, ${m.message}, ${m.error}, ${m.context ?? null}, ${m.contextType ?? null},
+           coalesce(${m.ts ?? null}::timestamptz, clock_timestamp()),
+           ${jsonParam(m.extra)}::text::jsonb
+    FROM task
+    RETURNING sequence, task_id, message, error, context, context_type, ts, extra`;
+  if (!row) throw new NotFoundError("task", tid);
+  return toResultMessage(row);
+}
+
+/**
+ * Lists a task's messages in sequence order. A task without messages, or
+ * no task at all, gives `[]`.
+ *
+ * @param db A pool or transaction.
+ * @param id The task's id.
+ * @param opts Paging.
+ * @returns The messages, oldest first.
+ * @throws {ValidationError} Bad input.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const page = await listResultMessages(sql, task.id, { afterSequence: last, limit: 100 });
+ * ```
+ */
+export async function listResultMessages(
+  db: Db,
+  id: string,
+  opts: ListResultMessagesOptions = {},
+): Promise<ResultMessage[]> {
+  const tid = parse(taskId, id);
+  const o = parse(listOptions, opts);
+  const rows = await db`
+    SELECT sequence, task_id, message, error, context, context_type, ts, extra
+    FROM result_messages
+    WHERE task_id = ${tid} AND sequence > ${o.afterSequence ?? 0}
+    ORDER BY sequence
+    LIMIT ${o.limit}`;
+  return rows.map(toResultMessage);
+}

@@ -1,0 +1,907 @@
+/**
+ * Tasks: every orchestrator task, queued, running or complete, with its
+ * subtasks and result. The orchestrator claims its work from here.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { type Db, jsonParam, type Sql, toDate, toDateOrNull, toResultMessage } from "./db.ts";
+import { ConflictError, NotFoundError, NotLeaderError } from "./errors.ts";
+import type { Lease } from "./leadership/lease.ts";
+import type { ResultMessage } from "./result_messages.ts";
+import { parse } from "./_validation.ts";
+import { action, actor, taskId, uuid } from "./_schemas.ts";
+
+/** The states of a task, as a const object: `TaskStatus.Queued` is `"queued"`. */
+export const TaskStatus = {
+  Requested: "requested",
+  Queued: "queued",
+  Running: "running",
+  Terminating: "terminating",
+  Terminated: "terminated",
+  Complete: "complete",
+} as const;
+/** One of the {@linkcode TaskStatus} values. */
+export type TaskStatus = typeof TaskStatus[keyof typeof TaskStatus];
+
+/** The outcome of a task or boot action: `ActionResult.Success` is `"success"`. */
+export const ActionResult = {
+  Incomplete: "incomplete",
+  Success: "success",
+  PartialSuccess: "partial_success",
+  Failure: "failure",
+  Unreported: "unreported",
+} as const;
+/** One of the {@linkcode ActionResult} values. */
+export type ActionResult = typeof ActionResult[keyof typeof ActionResult];
+
+/** A task's result. */
+export interface TaskResult {
+  /** The outcome so far. */
+  status: ActionResult;
+  /** A summary message. */
+  message: string | null;
+  /** Why it ended as it did. */
+  reason: string | null;
+  /** Entities (e.g. node names) the task succeeded on. */
+  successes: string[];
+  /** Entities the task failed on. */
+  failures: string[];
+  /** How many of the task's result messages are errors (derived). */
+  errorCount: number;
+}
+
+/** A task as stored, with its subtask ids and, when asked for, its messages. */
+export interface Task {
+  /** The task's UUID. */
+  id: string;
+  /** The parent task, for a subtask. */
+  parentTaskId: string | null;
+  /** What the task does: a lowercase identifier such as `"deploy_nodes"`. */
+  action: string;
+  /** Where it is in its life. */
+  status: TaskStatus;
+  /** The URI of the site design it works on. */
+  designRef: string | null;
+  /** Which nodes it applies to (any JSON). */
+  nodeFilter: unknown | null;
+  /** The context of the request that created it (any JSON). */
+  requestContext: unknown | null;
+  /** How often it was retried (recovery after a lost leader counts too). */
+  retry: number;
+  /** Who created it. */
+  createdBy: string | null;
+  /** When it was created (database clock). */
+  created: Date;
+  /** When it was last written, or `null` if never since creation. */
+  updated: Date | null;
+  /** Who claimed it last. */
+  claimedBy: string | null;
+  /** The leader's term (fencing token) when it was claimed with a lease. */
+  claimedTerm: number | null;
+  /** Whether termination was requested. */
+  terminate: boolean;
+  /** When termination was requested. */
+  terminated: Date | null;
+  /** Who requested termination. */
+  terminatedBy: string | null;
+  /** Grows by one on every write; pass it as `expectedVersion` to update safely. */
+  version: number;
+  /** The result so far. */
+  result: TaskResult;
+  /** The ids of its subtasks, oldest first (derived from their parent ids). */
+  subtaskIds: string[];
+  /** Its result messages, oldest first, when they were asked for. */
+  messages?: ResultMessage[];
+}
+
+/** What {@linkcode createTask} takes. */
+export interface TaskInput {
+  /**
+   * The task's UUID.
+   * @default a random UUID
+   */
+  id?: string;
+  /** The parent task, making this a subtask. */
+  parentTaskId?: string | null;
+  /** What the task does: a lowercase identifier of at most 64 characters. */
+  action: string;
+  /**
+   * The initial status.
+   * @default "requested"
+   */
+  status?: TaskStatus;
+  /** The URI of the site design (at most 2,048 characters). */
+  designRef?: string | null;
+  /** Which nodes it applies to (any JSON). */
+  nodeFilter?: unknown;
+  /** The context of the request (any JSON). */
+  requestContext?: unknown;
+  /**
+   * Retry count.
+   * @default 0
+   */
+  retry?: number;
+  /** Who creates it (at most 256 characters). */
+  createdBy?: string | null;
+}
+
+/** The result fields {@linkcode updateTask} may replace; the others stay. */
+export interface TaskResultPatch {
+  /** The outcome. */
+  status?: ActionResult;
+  /** A summary message. */
+  message?: string | null;
+  /** Why it ended as it did. */
+  reason?: string | null;
+  /** Entities it succeeded on (replaces the list). */
+  successes?: string[];
+  /** Entities it failed on (replaces the list). */
+  failures?: string[];
+}
+
+/** The fields {@linkcode updateTask} may change; the fields given replace their values. */
+export interface TaskPatch {
+  /** The new status. */
+  status?: TaskStatus;
+  /** Result fields to replace. */
+  result?: TaskResultPatch;
+  /** The retry count. */
+  retry?: number;
+  /** The design URI. */
+  designRef?: string | null;
+  /** The node filter (any JSON). */
+  nodeFilter?: unknown;
+  /** The request context (any JSON). */
+  requestContext?: unknown;
+}
+
+/** Options of {@linkcode updateTask}. */
+export interface UpdateTaskOptions {
+  /** Refuse the write with a `ConflictError` unless the task is at this version. */
+  expectedVersion?: number;
+  /** Fence the write: it commits only while this lease is the current leadership. */
+  lease?: Lease;
+}
+
+/** Options of {@linkcode getTask}. */
+export interface GetTaskOptions {
+  /**
+   * Attach the task's result messages.
+   * @default true
+   */
+  messages?: boolean;
+}
+
+/** Filters and paging of {@linkcode listTasks}. */
+export interface ListTasksOptions {
+  /** Only tasks in this status (or any of these). */
+  status?: TaskStatus | TaskStatus[];
+  /** Only tasks of this action. */
+  action?: string;
+  /** Only subtasks of this task. */
+  parentTaskId?: string;
+  /**
+   * At most this many tasks (1–10,000).
+   * @default 100
+   */
+  limit?: number;
+  /** Keyset cursor: only tasks after this task id, in (created, id) order. */
+  after?: string;
+  /**
+   * Attach each task's result messages (still one statement).
+   * @default false
+   */
+  messages?: boolean;
+}
+
+/** Options of {@linkcode listSubtasks}. */
+export interface ListSubtasksOptions {
+  /**
+   * `"active"`: not terminated or complete; `"complete"`: terminated or complete.
+   * @default "all"
+   */
+  state?: "all" | "active" | "complete";
+}
+
+/** Options of {@linkcode claimNextTask} and {@linkcode claimTasks}. */
+export interface ClaimOptions {
+  /** Only tasks of these actions. */
+  actions?: string[];
+  /**
+   * Who claims, recorded on the task.
+   * @default the lease's holder, else `null`
+   */
+  claimedBy?: string;
+  /** Claim as the leader: fenced by the lease, and its term is recorded on the tasks. */
+  lease?: Lease;
+}
+
+/** Options of {@linkcode claimTasks}. */
+export interface ClaimTasksOptions extends ClaimOptions {
+  /** At most this many tasks (1–1,000). */
+  limit: number;
+}
+
+/** Options of {@linkcode recoverTasks}. */
+export interface RecoverTasksOptions {
+  /**
+   * `"queued"` returns the tasks to the queue (retry + 1); `"failed"` completes
+   * them with a failure result.
+   * @default "queued"
+   */
+  to?: "queued" | "failed";
+}
+
+/** Options of {@linkcode requestTermination}. */
+export interface RequestTerminationOptions {
+  /** Who asks. */
+  by?: string;
+}
+
+/** What {@linkcode watchTasks} reports. */
+export interface TaskEvent {
+  /** The task. */
+  taskId: string;
+  /** Its new status. */
+  status: TaskStatus;
+  /** Its action. */
+  action: string;
+}
+
+/** A running subscription of {@linkcode watchTasks}. */
+export interface TaskWatch {
+  /** Stops the subscription. */
+  unlisten(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- schemas
+
+const statuses = Object.values(TaskStatus) as [TaskStatus, ...TaskStatus[]];
+const results = Object.values(ActionResult) as [ActionResult, ...ActionResult[]];
+const status = z.enum(statuses);
+const designRef = z.string().min(1).max(2048);
+const entityList = z.array(z.string().max(256)).max(100_000);
+
+const taskInput = z.strictObject({
+  id: uuid.optional(),
+  parentTaskId: uuid.nullish(),
+  action,
+  status: status.default("requested"),
+  designRef: designRef.nullish(),
+  nodeFilter: z.json().optional(),
+  requestContext: z.json().optional(),
+  retry: z.number().int().min(0).max(1_000_000).default(0),
+  createdBy: actor.nullish(),
+});
+
+const taskPatch = z.strictObject({
+  status: status.optional(),
+  result: z.strictObject({
+    status: z.enum(results).optional(),
+    message: z.string().max(65_536).nullish(),
+    reason: z.string().max(65_536).nullish(),
+    successes: entityList.optional(),
+    failures: entityList.optional(),
+  }).optional(),
+  retry: z.number().int().min(0).max(1_000_000).optional(),
+  designRef: designRef.nullish(),
+  nodeFilter: z.json().optional(),
+  requestContext: z.json().optional(),
+});
+
+const leaseSchema = z.object({
+  election: z.string().min(1).max(128),
+  holder: z.string().min(1).max(256),
+  term: z.number().int().positive(),
+  expiresAt: z.date(),
+});
+
+const updateOptions = z.strictObject({
+  expectedVersion: z.number().int().positive().optional(),
+  lease: leaseSchema.optional(),
+});
+
+const listOptions = z.strictObject({
+  status: z.union([status, z.array(status).min(1)]).optional(),
+  action: action.optional(),
+  parentTaskId: uuid.optional(),
+  limit: z.number().int().min(1).max(10_000).default(100),
+  after: uuid.optional(),
+  messages: z.boolean().default(false),
+});
+
+const claimOptions = z.strictObject({
+  limit: z.number().int().min(1).max(1000).default(1),
+  actions: z.array(action).min(1).max(1000).optional(),
+  claimedBy: actor.optional(),
+  lease: leaseSchema.optional(),
+});
+
+// ---------------------------------------------------------------- reads
+
+/**
+ * The columns of a task row `t` as {@linkcode toTask} maps them: arrays as
+ * JSON (see DESIGN.md, pitfalls), subtask ids and the error count derived
+ * in the same statement, messages only when asked for.
+ */
+function taskColumns(db: Db, messages: boolean) {
+  return db`
+    t.id, t.parent_task_id, t.action, t.status, t.design_ref, t.node_filter,
+    t.request_context, t.retry, t.created_by, t.created, t.updated, t.claimed_by,
+    t.claimed_term, t.terminate, t.terminated, t.terminated_by, t.version,
+    t.result_status, t.result_message, t.result_reason,
+    array_to_json(t.result_successes) AS result_successes,
+    array_to_json(t.result_failures) AS result_failures,
+    (SELECT count(*) FROM result_messages e WHERE e.task_id = t.id AND e.error) AS error_count,
+    (SELECT coalesce(json_agg(c.id ORDER BY c.created, c.id), '[]')
+       FROM tasks c WHERE c.parent_task_id = t.id) AS subtask_ids
+    ${
+    messages
+      ? db`, (SELECT coalesce(json_agg(m ORDER BY m.sequence), '[]')
+                FROM result_messages m WHERE m.task_id = t.id) AS messages`
+      : db``
+  }`;
+}
+
+// deno-lint-ignore no-explicit-any
+function toTask(row: any): Task {
+  const task: Task = {
+    id: row.id,
+    parentTaskId: row.parent_task_id,
+    action: row.action,
+    status: row.status,
+    designRef: row.design_ref,
+    nodeFilter: row.node_filter,
+    requestContext: row.request_context,
+    retry: row.retry,
+    createdBy: row.created_by,
+    created: toDate(row.created),
+    updated: toDateOrNull(row.updated),
+    claimedBy: row.claimed_by,
+    claimedTerm: row.claimed_term === null ? null : Number(row.claimed_term),
+    terminate: row.terminate,
+    terminated: toDateOrNull(row.terminated),
+    terminatedBy: row.terminated_by,
+    version: row.version,
+    result: {
+      status: row.result_status,
+      message: row.result_message,
+      reason: row.result_reason,
+      successes: row.result_successes,
+      failures: row.result_failures,
+      errorCount: Number(row.error_count),
+    },
+    subtaskIds: row.subtask_ids,
+  };
+  if (row.messages !== undefined) task.messages = row.messages.map(toResultMessage);
+  return task;
+}
+
+/**
+ * Reads a task with its subtask ids, error count and (by default) its
+ * result messages, in one statement.
+ *
+ * @param db A pool or transaction.
+ * @param id The task's id.
+ * @param opts Whether to attach messages.
+ * @returns The task, or `null` when there is none.
+ * @throws {ValidationError} `id` is not a UUID.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const task = await getTask(sql, id);
+ * console.log(task?.status, task?.result.errorCount, task?.messages?.length);
+ * ```
+ */
+export async function getTask(
+  db: Db,
+  id: string,
+  opts: GetTaskOptions = {},
+): Promise<Task | null> {
+  const tid = parse(taskId, id);
+  const messages = parse(z.strictObject({ messages: z.boolean().default(true) }), opts).messages;
+  const [row] = await db`SELECT ${taskColumns(db, messages)} FROM tasks t WHERE t.id = ${tid}`;
+  return row ? toTask(row) : null;
+}
+
+/**
+ * Lists tasks in creation order, filtered and keyset-paged, in one
+ * statement (messages included when asked for: no N+1).
+ *
+ * @param db A pool or transaction.
+ * @param opts Filters and paging; pass the last task's id as `after` for the next page.
+ * @returns The tasks, oldest first.
+ * @throws {ValidationError} Bad filters.
+ *
+ * @example Usage
+ * ```ts ignore
+ * let page = await listTasks(sql, { status: "queued", limit: 50 });
+ * page = await listTasks(sql, { status: "queued", limit: 50, after: page.at(-1)!.id });
+ * ```
+ */
+export async function listTasks(db: Db, opts: ListTasksOptions = {}): Promise<Task[]> {
+  const o = parse(listOptions, opts);
+  const statuses = o.status === undefined ? null : [o.status].flat();
+  const rows = await db`
+    SELECT ${taskColumns(db, o.messages)} FROM tasks t
+    WHERE true
+      ${statuses ? db`AND t.status IN ${db(statuses)}` : db``}
+      ${o.action ? db`AND t.action = ${o.action}` : db``}
+      ${o.parentTaskId ? db`AND t.parent_task_id = ${o.parentTaskId}` : db``}
+      ${
+    o.after
+      ? db`AND (t.created, t.id) > (SELECT a.created, a.id FROM tasks a WHERE a.id = ${o.after})`
+      : db``
+  }
+    ORDER BY t.created, t.id
+    LIMIT ${o.limit}`;
+  return rows.map(toTask);
+}
+
+/**
+ * Lists a task's subtasks, oldest first. `"active"` means not terminated
+ * or complete (the query Drydock's Python got wrong); `"complete"` means
+ * terminated or complete.
+ *
+ * @param db A pool or transaction.
+ * @param parentId The parent task's id.
+ * @param opts Which subtasks.
+ * @returns The subtasks; `[]` when there are none.
+ * @throws {ValidationError} Bad input.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const running = await listSubtasks(sql, parent.id, { state: "active" });
+ * ```
+ */
+export async function listSubtasks(
+  db: Db,
+  parentId: string,
+  opts: ListSubtasksOptions = {},
+): Promise<Task[]> {
+  const pid = parse(taskId, parentId);
+  const { state } = parse(
+    z.strictObject({ state: z.enum(["all", "active", "complete"]).default("all") }),
+    opts,
+  );
+  const done = ["terminated", "complete"];
+  const rows = await db`
+    SELECT ${taskColumns(db, false)} FROM tasks t
+    WHERE t.parent_task_id = ${pid}
+      ${
+    state === "active"
+      ? db`AND t.status NOT IN ${db(done)}`
+      : state === "complete"
+      ? db`AND t.status IN ${db(done)}`
+      : db``
+  }
+    ORDER BY t.created, t.id`;
+  return rows.map(toTask);
+}
+
+// ---------------------------------------------------------------- writes
+
+/**
+ * Creates a task. Its id is random unless given; its status is
+ * `"requested"` unless given.
+ *
+ * @param db A pool or transaction.
+ * @param input The task.
+ * @returns The stored task.
+ * @throws {ValidationError} Bad input; nothing written.
+ * @throws {NotFoundError} `parentTaskId` names no task.
+ * @throws {ConflictError} A task with this id exists.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const task = await createTask(sql, { action: "deploy_nodes", nodeFilter: { rack: "r1" } });
+ * ```
+ */
+export async function createTask(db: Db, input: TaskInput): Promise<Task> {
+  const t = parse(taskInput, input);
+  const id = t.id ?? crypto.randomUUID();
+  const rows = await db`
+    INSERT INTO tasks AS t (id, parent_task_id, action, status, design_ref, node_filter,
+                            request_context, retry, created_by)
+    VALUES (${id}, ${t.parentTaskId ?? null}, ${t.action}, ${t.status}, ${t.designRef ?? null},
+            ${jsonParam(t.nodeFilter)}::text::jsonb, ${jsonParam(t.requestContext)}::text::jsonb,
+            ${t.retry}, ${t.createdBy ?? null})
+    RETURNING ${taskColumns(db, false)}`.catch((err) => {
+    throw mapWriteError(err, id, t.parentTaskId ?? null);
+  });
+  return toTask(rows[0]);
+}
+
+/**
+ * Changes a task: the fields given replace their values (within `result`
+ * too), the rest stay; every write bumps `version` and `updated`.
+ *
+ * @param db A pool or transaction.
+ * @param id The task's id.
+ * @param patch The fields to change.
+ * @param opts Optimistic concurrency (`expectedVersion`) and fencing (`lease`).
+ * @returns The task after the write.
+ * @throws {ValidationError} Bad input; nothing written.
+ * @throws {NotFoundError} No such task.
+ * @throws {ConflictError} The task is not at `expectedVersion`.
+ * @throws {NotLeaderError} `lease` is no longer the current leadership.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const done = await updateTask(sql, task.id, {
+ *   status: "complete",
+ *   result: { status: "success", successes: ["node01"] },
+ * }, { expectedVersion: task.version });
+ * ```
+ */
+export async function updateTask(
+  db: Db,
+  id: string,
+  patch: TaskPatch,
+  opts: UpdateTaskOptions = {},
+): Promise<Task> {
+  const tid = parse(taskId, id);
+  const p = parse(taskPatch, patch);
+  const o = parse(updateOptions, opts);
+  const sets = [db`version = t.version + 1`, db`updated = clock_timestamp()`];
+  if (p.status !== undefined) sets.push(db`status = ${p.status}`);
+  if (p.retry !== undefined) sets.push(db`retry = ${p.retry}`);
+  if (p.designRef !== undefined) sets.push(db`design_ref = ${p.designRef}`);
+  if (p.nodeFilter !== undefined) {
+    sets.push(db`node_filter = ${jsonParam(p.nodeFilter)}::text::jsonb`);
+  }
+  if (p.requestContext !== undefined) {
+    sets.push(db`request_context = ${jsonParam(p.requestContext)}::text::jsonb`);
+  }
+  const r = p.result ?? {};
+  if (r.status !== undefined) sets.push(db`result_status = ${r.status}`);
+  if (r.message !== undefined) sets.push(db`result_message = ${r.message}`);
+  if (r.reason !== undefined) sets.push(db`result_reason = ${r.reason}`);
+  if (r.successes !== undefined) sets.push(db`result_successes = ${textArray(db, r.successes)}`);
+  if (r.failures !== undefined) sets.push(db`result_failures = ${textArray(db, r.failures)}`);
+  const set = sets.reduce((acc, s) => db`${acc}, ${s}`);
+
+  const [row] = await db`
+    ${o.lease ? fence(db, o.lease) : db``}
+    UPDATE tasks t SET ${set}
+    WHERE t.id = ${tid}
+      ${o.expectedVersion !== undefined ? db`AND t.version = ${o.expectedVersion}` : db``}
+      ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
+    RETURNING ${taskColumns(db, false)}`;
+  if (row) return toTask(row);
+  return await explainMissedWrite(db, tid, o);
+}
+
+/**
+ * Makes `subtaskId` a subtask of `parentId`. Idempotent: adding it again
+ * to the same parent does nothing.
+ *
+ * @param db A pool or transaction.
+ * @param parentId The parent task.
+ * @param subtaskId The task that becomes its subtask.
+ * @throws {ValidationError} Bad ids, or a task made its own subtask.
+ * @throws {NotFoundError} Either task is missing.
+ * @throws {ConflictError} The subtask has another parent, or the link would make a cycle.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await addSubtask(sql, parent.id, child.id);
+ * ```
+ */
+export async function addSubtask(db: Db, parentId: string, subtaskId: string): Promise<void> {
+  const { parent, child } = parse(
+    z.object({ parent: taskId, child: taskId }).refine((v) => v.parent !== v.child, {
+      error: "a task cannot be its own subtask",
+      path: ["child"],
+    }),
+    { parent: parentId, child: subtaskId },
+  );
+  const [row] = await db`
+    WITH RECURSIVE ancestors AS (
+      SELECT id, parent_task_id FROM tasks WHERE id = ${parent}
+      UNION
+      SELECT a.id, a.parent_task_id FROM tasks a JOIN ancestors d ON a.id = d.parent_task_id
+    ), linked AS (
+      UPDATE tasks t SET parent_task_id = ${parent}, version = t.version + 1,
+                         updated = clock_timestamp()
+      WHERE t.id = ${child} AND t.parent_task_id IS NULL
+        AND EXISTS (SELECT 1 FROM ancestors WHERE id = ${parent})
+        AND NOT EXISTS (SELECT 1 FROM ancestors WHERE id = ${child})
+      RETURNING t.id
+    )
+    SELECT (SELECT count(*) FROM linked) AS linked,
+           (SELECT count(*) FROM ancestors WHERE id = ${parent}) AS parent_exists,
+           (SELECT count(*) FROM ancestors WHERE id = ${child}) AS cycle,
+           (SELECT count(*) FROM tasks WHERE id = ${child}) AS child_exists,
+           (SELECT parent_task_id FROM tasks WHERE id = ${child}) AS current_parent`;
+  if (Number(row.linked) === 1) return;
+  if (Number(row.parent_exists) === 0) throw new NotFoundError("task", parent);
+  if (Number(row.child_exists) === 0) throw new NotFoundError("task", child);
+  if (row.current_parent === parent) return;
+  if (Number(row.cycle) > 0) {
+    throw new ConflictError(`task ${child} is an ancestor of ${parent}: that would be a cycle`);
+  }
+  throw new ConflictError(`task ${child} is already a subtask of ${row.current_parent}`);
+}
+
+/**
+ * Claims the oldest queued task (optionally of the given actions): it
+ * becomes `running` atomically, and concurrent claimers skip it
+ * (`FOR UPDATE SKIP LOCKED`). With a lease the claim is fenced and the
+ * lease's term is recorded on the task, so a later leader can recover it.
+ *
+ * @param db A pool or transaction.
+ * @param opts Action filter, claimer, lease.
+ * @returns The claimed task, or `null` when none is queued.
+ * @throws {ValidationError} Bad options.
+ * @throws {NotLeaderError} `lease` is no longer the current leadership.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const task = await claimNextTask(sql, { actions: ["deploy_nodes"], claimedBy: "worker-1" });
+ * ```
+ */
+export async function claimNextTask(db: Db, opts: ClaimOptions = {}): Promise<Task | null> {
+  const [task] = await claimTasks(db, { ...opts, limit: 1 });
+  return task ?? null;
+}
+
+/**
+ * Claims up to `limit` queued tasks, oldest first, in one statement; like
+ * {@linkcode claimNextTask} otherwise.
+ *
+ * @param db A pool or transaction.
+ * @param opts How many, action filter, claimer, lease.
+ * @returns The claimed tasks, oldest first; `[]` when none is queued.
+ * @throws {ValidationError} Bad options.
+ * @throws {NotLeaderError} `lease` is no longer the current leadership.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const batch = await claimTasks(sql, { limit: 10, claimedBy: "worker-1" });
+ * ```
+ */
+export async function claimTasks(db: Db, opts: ClaimTasksOptions): Promise<Task[]> {
+  const o = parse(claimOptions, opts);
+  const claimedBy = o.claimedBy ?? o.lease?.holder ?? null;
+  const rows = await db`
+    ${o.lease ? fence(db, o.lease) : db``}
+    ${o.lease ? db`,` : db`WITH`} picked AS (
+      SELECT id FROM tasks
+      WHERE status = 'queued'
+        ${o.actions ? db`AND action IN ${db(o.actions)}` : db``}
+        ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
+      ORDER BY created, id
+      LIMIT ${o.limit}
+      FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE tasks t
+      SET status = 'running', claimed_by = ${claimedBy}, claimed_term = ${o.lease?.term ?? null},
+          updated = clock_timestamp(), version = t.version + 1
+      FROM picked WHERE t.id = picked.id
+      RETURNING ${taskColumns(db, false)}
+    )
+    SELECT ${o.lease ? db`EXISTS (SELECT 1 FROM fence)` : db`true`} AS fenced, claimed.*
+    FROM (VALUES (1)) AS one LEFT JOIN claimed ON true
+    ORDER BY claimed.created, claimed.id`;
+  if (!rows[0].fenced) throw notLeader(o.lease!);
+  return rows.filter((r) => r.id !== null).map(toTask);
+}
+
+/**
+ * For a new leader: finds tasks left `running` under an older term (their
+ * leader died or was cut off) and returns them to the queue (retry + 1) or
+ * completes them as failed, appending a result message that says why. The
+ * write is fenced by `lease`.
+ *
+ * @param db A pool or transaction.
+ * @param lease The caller's current lease.
+ * @param opts Where recovered tasks go.
+ * @returns The recovered tasks, oldest first.
+ * @throws {ValidationError} Bad input.
+ * @throws {NotLeaderError} `lease` is no longer the current leadership.
+ *
+ * @example Usage
+ * ```ts ignore
+ * elector.addEventListener("elected", async () => {
+ *   const orphans = await recoverTasks(sql, elector.lease!);
+ * });
+ * ```
+ */
+export async function recoverTasks(
+  db: Db,
+  lease: Lease,
+  opts: RecoverTasksOptions = {},
+): Promise<Task[]> {
+  const l = parse(leaseSchema, lease);
+  const { to } = parse(
+    z.strictObject({ to: z.enum(["queued", "failed"]).default("queued") }),
+    opts,
+  );
+  const failed = to === "failed";
+  const [row] = await db`
+    ${fence(db, l)},
+    orphans AS (
+      SELECT id, claimed_by, claimed_term FROM tasks
+      WHERE status = 'running' AND claimed_term < ${l.term} AND EXISTS (SELECT 1 FROM fence)
+      FOR UPDATE
+    ), recovered AS (
+      UPDATE tasks t SET
+        ${
+    failed
+      ? db`status = 'complete', result_status = 'failure',
+           result_reason = 'its leader lost the lease while it ran'`
+      : db`status = 'queued', retry = t.retry + 1`
+  },
+        claimed_by = NULL, claimed_term = NULL,
+        updated = clock_timestamp(), version = t.version + 1
+      FROM orphans o WHERE t.id = o.id
+      RETURNING t.id
+    ), noted AS (
+      INSERT INTO result_messages (task_id, message, error, context, context_type)
+      SELECT o.id,
+             format('running under term %s (%s), whose leader is gone; %s by term %s',
+                    o.claimed_term, coalesce(o.claimed_by, 'unknown'),
+                    ${failed ? "marked failed" : "returned to the queue"}::text, ${l.term}::bigint),
+             ${failed}, ${l.holder}, 'leader'
+      FROM orphans o
+    )
+    SELECT EXISTS (SELECT 1 FROM fence) AS fenced,
+           coalesce((SELECT json_agg(id) FROM recovered), '[]') AS ids`;
+  if (!row.fenced) throw notLeader(l);
+  const ids: string[] = row.ids;
+  if (ids.length === 0) return [];
+  const rows = await db`
+    SELECT ${taskColumns(db, false)} FROM tasks t
+    WHERE t.id IN ${db(ids)} ORDER BY t.created, t.id`;
+  return rows.map(toTask);
+}
+
+/**
+ * Asks for a task to be terminated: sets `terminate`, `terminated` (now,
+ * unless already set) and `terminatedBy` at once. The orchestrator
+ * finishes the termination.
+ *
+ * @param db A pool or transaction.
+ * @param id The task.
+ * @param opts Who asks.
+ * @returns The task after the write.
+ * @throws {ValidationError} Bad input.
+ * @throws {NotFoundError} No such task.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await requestTermination(sql, task.id, { by: "operator" });
+ * ```
+ */
+export async function requestTermination(
+  db: Db,
+  id: string,
+  opts: RequestTerminationOptions = {},
+): Promise<Task> {
+  const tid = parse(taskId, id);
+  const { by } = parse(z.strictObject({ by: actor.optional() }), opts);
+  const [row] = await db`
+    UPDATE tasks t SET terminate = true,
+      terminated = coalesce(t.terminated, clock_timestamp()),
+      terminated_by = coalesce(t.terminated_by, ${by ?? null}),
+      updated = clock_timestamp(), version = t.version + 1
+    WHERE t.id = ${tid}
+    RETURNING ${taskColumns(db, false)}`;
+  if (!row) throw new NotFoundError("task", tid);
+  return toTask(row);
+}
+
+/**
+ * Deletes top-level tasks created before `cutoff` with all their subtasks
+ * and messages, in batches of 1,000 trees so no statement holds many locks
+ * for long. Build data is kept: it outlives tasks.
+ *
+ * @param db A pool or transaction.
+ * @param cutoff Tasks created before this are deleted.
+ * @returns How many tasks were deleted, subtasks included.
+ * @throws {ValidationError} `cutoff` is not a valid date.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const weekAgo = new Date(Date.now() - 7 * 86_400_000);
+ * console.log(await deleteTasksOlderThan(sql, weekAgo), "tasks deleted");
+ * ```
+ */
+export async function deleteTasksOlderThan(db: Db, cutoff: Date): Promise<number> {
+  const before = parse(z.date(), cutoff);
+  let total = 0;
+  for (;;) {
+    const [{ n }] = await db`
+      WITH RECURSIVE roots AS (
+        SELECT id FROM tasks
+        WHERE created < ${before} AND parent_task_id IS NULL
+        ORDER BY created, id LIMIT 1000
+      ), tree AS (
+        SELECT id FROM roots
+        UNION ALL
+        SELECT c.id FROM tasks c JOIN tree ON c.parent_task_id = tree.id
+      ), gone AS (
+        DELETE FROM tasks WHERE id IN (SELECT id FROM tree) RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM gone`;
+    total += n;
+    if (n === 0) return total;
+  }
+}
+
+/**
+ * Subscribes to task events through LISTEN/NOTIFY: `onEvent` is called for
+ * every task created and every change of status, in the connection's
+ * schema. It holds one connection of the pool while subscribed.
+ *
+ * @param sql A pool (not a transaction).
+ * @param onEvent Called with each event.
+ * @returns The subscription; call `unlisten()` to stop it.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const watch = await watchTasks(sql, (e) => {
+ *   if (e.status === "queued") wakeWorkers();
+ * });
+ * await watch.unlisten();
+ * ```
+ */
+export async function watchTasks(
+  sql: Sql,
+  onEvent: (event: TaskEvent) => void,
+): Promise<TaskWatch> {
+  const [{ schema }] = await sql`SELECT current_schema() AS schema`;
+  const sub = await sql.listen(`statemgmt_tasks:${schema}`, (payload: string) => {
+    onEvent(JSON.parse(payload) as TaskEvent);
+  });
+  return { unlisten: () => sub.unlisten() };
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** A `fence` CTE: the lease row, locked FOR SHARE, if and only if the lease is current. */
+function fence(db: Db, lease: Lease) {
+  return db`WITH fence AS (
+    SELECT term FROM leader_leases
+    WHERE election = ${lease.election} AND holder = ${lease.holder} AND term = ${lease.term}
+      AND expires_at > clock_timestamp()
+    FOR SHARE
+  )`;
+}
+
+function notLeader(lease: Lease): NotLeaderError {
+  return new NotLeaderError(
+    `${lease.holder} is not the leader of "${lease.election}" at term ${lease.term}`,
+  );
+}
+
+/** A `text[]` parameter sent as JSON (postgres.js may not know array types yet). */
+function textArray(db: Db, values: string[]) {
+  return db`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(values)}::text::jsonb))`;
+}
+
+/** After an update matched no row: says why, as the right error. */
+async function explainMissedWrite(
+  db: Db,
+  id: string,
+  o: { expectedVersion?: number; lease?: Lease },
+): Promise<never> {
+  const [row] = await db`SELECT version FROM tasks WHERE id = ${id}`;
+  if (!row) throw new NotFoundError("task", id);
+  if (o.expectedVersion !== undefined && row.version !== o.expectedVersion) {
+    throw new ConflictError(
+      `task ${id} is at version ${row.version}, not the expected ${o.expectedVersion}`,
+    );
+  }
+  if (o.lease) throw notLeader(o.lease);
+  throw new ConflictError(`task ${id} changed concurrently`);
+}
+
+function mapWriteError(err: unknown, id: string, parentId: string | null): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === "23505") return new ConflictError(`task ${id} already exists`, { cause: err });
+  if (code === "23503" && parentId) return new NotFoundError("task", parentId, { cause: err });
+  return err;
+}
