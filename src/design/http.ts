@@ -1,0 +1,88 @@
+/**
+ * The `http:` and `https:` resolver.
+ *
+ * @module
+ */
+
+import { DesignReferenceError } from "../errors.ts";
+import { httpConfig, httpGet } from "./_fetch.ts";
+import { redactUri } from "./_redact.ts";
+import type { Resolver } from "./registry.ts";
+
+/** Options of {@linkcode httpResolver}. */
+export interface HttpResolverOptions {
+  /**
+   * The time-out of each attempt, in milliseconds, from the request to the
+   * last byte of the body. The caller's `signal` bounds the whole call.
+   * @default 30000
+   */
+  timeoutMs?: number;
+  /**
+   * The largest body accepted, in decoded bytes; a larger one throws
+   * `too_large` (a declared `Content-Length` is checked before reading).
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number;
+  /**
+   * How many times a connection error, a time-out or a 5xx is retried; a
+   * 4xx never is.
+   * @default 3
+   */
+  retries?: number;
+  /**
+   * How many redirects are followed, at most 10.
+   * @default 10
+   */
+  maxRedirects?: number;
+  /**
+   * The back-off before the first retry, in milliseconds; it doubles on
+   * each retry up to `maxBackoffMs`, and half of it is random (jitter).
+   * @default 250
+   */
+  backoffMs?: number;
+  /**
+   * The longest back-off between two attempts, in milliseconds.
+   * @default 5000
+   */
+  maxBackoffMs?: number;
+  /**
+   * The `fetch` to use, e.g. one with a custom TLS client.
+   * @default globalThis.fetch
+   */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+}
+
+/**
+ * A resolver for `http:` and `https:` URLs. It follows redirects itself
+ * (at most `maxRedirects`, never to another scheme, with every credential
+ * dropped once the origin changes), turns `user:password` in the URI into
+ * Basic auth, refuses a body over `maxBytes` (declared or counted after
+ * decoding), bounds each attempt by `timeoutMs`, and retries connection
+ * errors, time-outs and 5xx with capped, jittered back-off. Its errors never
+ * quote a response body, and their URIs have credentials replaced by `***`.
+ *
+ * @param opts Time-out, byte cap, retries, back-off and `fetch`.
+ * @returns The resolver, to register for `http` and `https`.
+ * @throws {ValidationError} When an option is out of range.
+ *
+ * @example Usage
+ * ```ts
+ * import { httpResolver, ResolverRegistry } from "@drydock/statemgmt";
+ * const http = httpResolver({ timeoutMs: 10_000, retries: 2 });
+ * const registry = new ResolverRegistry().register("https", http);
+ * const doc = await registry.resolve("https://designs.example.com/site.yaml");
+ * console.log(doc.contentType);
+ * ```
+ */
+export function httpResolver(opts: HttpResolverOptions = {}): Resolver {
+  const cfg = httpConfig(opts);
+  return async (url, { signal }) => {
+    const shown = redactUri(url.href);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new DesignReferenceError("invalid_uri", `${shown}: not an http: or https: URL`, {
+        uri: shown,
+      });
+    }
+    return await httpGet(url, cfg, { signal, shown });
+  };
+}
