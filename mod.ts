@@ -26,7 +26,7 @@
  *
  * @module
  */
-export type { Db, Sql } from "./src/db.ts";
+export type { Db, PostgresSql, PostgresTransactionSql, Sql } from "./src/db.ts";
 export * from "./src/errors.ts";
 export * from "./src/migrate.ts";
 export * from "./src/tasks.ts";

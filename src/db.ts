@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type postgres from "postgres";
+import type { Sql as PostgresSql, TransactionSql as PostgresTransactionSql } from "postgres";
 import type { ResultMessage } from "./result_messages.ts";
 
 /**
@@ -12,11 +12,13 @@ import type { ResultMessage } from "./result_messages.ts";
  * `sql.begin(tx => …)`, so several calls compose in one transaction.
  */
 // deno-lint-ignore no-explicit-any
-export type Db = postgres.Sql<any> | postgres.TransactionSql<any>;
+export type Db = PostgresSql<any> | PostgresTransactionSql<any>;
 
 /** A postgres.js pool, as the functions that need their own connection take. */
 // deno-lint-ignore no-explicit-any
-export type Sql = postgres.Sql<any>;
+export type Sql = PostgresSql<any>;
+
+export type { PostgresSql, PostgresTransactionSql };
 
 /** Postgres `timestamptz` from a row (a `Date`, or ISO text from JSON) to `Date`. */
 export function toDate(value: unknown): Date {

@@ -25,6 +25,8 @@ import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import postgres from "postgres";
 import type { Sql } from "./db.ts";
 
+export type { Sql };
+
 /** Options of {@linkcode openEmbedded}. */
 export interface EmbeddedOptions {
   /**

@@ -27,6 +27,8 @@ export class StateError extends Error {
   readonly code: string;
 
   /**
+   * Creates the error.
+   *
    * @param code A stable, machine-readable code.
    * @param message A human-readable description.
    * @param options The cause, if any.
@@ -61,6 +63,8 @@ export class ValidationError extends StateError {
   readonly issues: ValidationIssue[];
 
   /**
+   * Creates the error.
+   *
    * @param issues Every invalid field.
    * @param options The cause, if any.
    */
@@ -88,6 +92,8 @@ export class NotFoundError extends StateError {
   readonly id: string;
 
   /**
+   * Creates the error.
+   *
    * @param entity The kind of record.
    * @param id The id that was looked up.
    * @param options The cause, if any.
@@ -112,6 +118,8 @@ export class NotFoundError extends StateError {
  */
 export class ConflictError extends StateError {
   /**
+   * Creates the error.
+   *
    * @param message What conflicted.
    * @param options The cause, if any.
    */
@@ -133,6 +141,8 @@ export class ConflictError extends StateError {
  */
 export class NotLeaderError extends StateError {
   /**
+   * Creates the error.
+   *
    * @param message Why the lease is not valid.
    * @param options The cause, if any.
    */
@@ -174,6 +184,7 @@ export interface DesignReferenceErrorOptions extends StateErrorOptions {
  * ```
  */
 export class DesignReferenceError extends StateError {
+  /** Why it failed. */
   declare readonly code: DesignReferenceErrorCode;
   /** The URI being resolved, redacted; `""` when unknown. */
   readonly uri: string;
@@ -181,6 +192,8 @@ export class DesignReferenceError extends StateError {
   readonly status?: number;
 
   /**
+   * Creates the error.
+   *
    * @param code Why it failed.
    * @param message A description; must not hold secrets.
    * @param options The redacted URI, HTTP status and cause.
@@ -212,6 +225,8 @@ export class MigrationError extends StateError {
   readonly version?: string;
 
   /**
+   * Creates the error.
+   *
    * @param message What went wrong.
    * @param options The migration version and cause.
    */
