@@ -1,12 +1,16 @@
 /**
  * Leader leases as pure SQL functions: one row per election in
  * `leader_leases`, written only with the database clock; `term` is the
- * fencing token.
+ * fencing token. The row is never deleted, so `term` only grows.
  *
  * @module
  */
-import type { Db } from "../db.ts";
+import { z } from "zod";
+import { type Db, toDate } from "../db.ts";
 import { NotLeaderError } from "../errors.ts";
+import { parse } from "../_validation.ts";
+
+export type { Db };
 
 /** A lease held on an election: who holds it, its fencing term, and when it expires. */
 export interface Lease {
@@ -14,14 +18,231 @@ export interface Lease {
   election: string;
   /** The holder's identity. */
   holder: string;
-  /** The fencing token: grows by one on every change of holder. */
+  /** The fencing token: grows by one on every claim. */
   term: number;
   /** When the database will consider the lease expired (database clock). */
   expiresAt: Date;
 }
 
+/** What {@linkcode claimLeadership} takes. */
+export interface ClaimLeadershipInput {
+  /**
+   * The election to claim (1–128 characters).
+   * @default "default"
+   */
+  election?: string;
+  /** Who claims: a stable, unique name of this instance (1–256 characters). */
+  identity: string;
+  /** How long the lease lasts from now, on the database clock, in milliseconds. */
+  leaseMs: number;
+}
+
+/** What {@linkcode renewLeadership} takes besides the lease. */
+export interface RenewLeadershipOptions {
+  /** How long the lease lasts from now, on the database clock, in milliseconds. */
+  leaseMs: number;
+  /**
+   * Cancels the statement when aborted: the call rejects with the signal's
+   * reason at once. The renewal may still have landed in the database, so
+   * the caller must stop trusting the lease.
+   */
+  signal?: AbortSignal;
+}
+
 /** The election used when none is named. */
 export const DEFAULT_ELECTION = "default";
+
+/** The longest lease a timer can measure (2³¹ − 1 ms, about 24.8 days). */
+const MAX_LEASE_MS = 2_147_483_647;
+
+const electionName = z.string().min(1).max(128);
+const leaseMs = z.number().int().positive().max(MAX_LEASE_MS);
+const leaseSchema = z.object({
+  election: electionName,
+  holder: z.string().min(1).max(256),
+  term: z.number().int().positive(),
+  expiresAt: z.date(),
+});
+const claimInput = z.strictObject({
+  election: electionName.default(DEFAULT_ELECTION),
+  identity: z.string().min(1).max(256),
+  leaseMs,
+});
+const renewOptions = z.strictObject({ leaseMs, signal: z.instanceof(AbortSignal).optional() });
+
+/** The lease columns as postgres.js returns them (`bigint` comes back as text). */
+interface LeaseRow {
+  election: string;
+  holder: string;
+  term: string;
+  expires_at: Date;
+}
+
+function toLease(row: LeaseRow): Lease {
+  return {
+    election: row.election,
+    holder: row.holder,
+    term: Number(row.term),
+    expiresAt: toDate(row.expires_at),
+  };
+}
+
+/**
+ * Claims an election if nobody holds it: when it has no lease yet, or its
+ * lease has expired on the database clock (a release expires it at once).
+ * A successful claim takes the next term, the fencing token, even when the
+ * same identity held the previous one. A live lease is never taken over,
+ * not even by its own holder: that one renews instead.
+ *
+ * Racing claims are safe: the row is locked and the expiry checked again
+ * after the lock, so exactly one of them wins. A claim waits for every
+ * fenced transaction still open on the old lease ({@linkcode assertLeadership}).
+ *
+ * @param db The connection.
+ * @param input The election, the claimer's identity and the lease length.
+ * @returns The new lease, or `null` when another lease is still live.
+ * @throws {ValidationError} The input is invalid; nothing was written.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const lease = await claimLeadership(sql, { identity: "orch-1", leaseMs: 15_000 });
+ * if (lease) console.log(`leading at term ${lease.term} until ${lease.expiresAt}`);
+ * ```
+ */
+export async function claimLeadership(db: Db, input: ClaimLeadershipInput): Promise<Lease | null> {
+  const i = parse(claimInput, input);
+  const rows = await db<LeaseRow[]>`
+    INSERT INTO leader_leases AS l (election, holder, term, acquired_at, renewed_at, expires_at)
+    SELECT ${i.election}, ${i.identity}, 1, now.t, now.t,
+           now.t + ${i.leaseMs}::integer * interval '1 millisecond'
+    FROM (SELECT clock_timestamp() AS t) now
+    ON CONFLICT (election) DO UPDATE
+      SET (holder, term, acquired_at, renewed_at, expires_at) = (
+        SELECT excluded.holder, l.term + 1, now.t, now.t,
+               now.t + ${i.leaseMs}::integer * interval '1 millisecond'
+        FROM (SELECT clock_timestamp() AS t) now)
+      WHERE l.expires_at <= clock_timestamp()
+    RETURNING election, holder, term, expires_at`;
+  return rows.length ? toLease(rows[0]) : null;
+}
+
+/**
+ * Extends a live lease by `leaseMs` from now (database clock). It matches
+ * the election, holder *and* term, so a lease that expired, was released or
+ * was claimed by anyone since (a newer term) is not renewed: the holder has
+ * lost it and must stop acting as leader.
+ *
+ * @param db The connection.
+ * @param lease The lease to renew.
+ * @param opts The new lease length, and a signal to cancel the statement.
+ * @returns The renewed lease (same term, later expiry), or `null` when it was lost.
+ * @throws {ValidationError} The lease or options are invalid; nothing was written.
+ * @throws {DOMException} `opts.signal` was aborted (its reason is thrown).
+ *
+ * @example Usage
+ * ```ts ignore
+ * const renewed = await renewLeadership(sql, lease, { leaseMs: 15_000 });
+ * if (!renewed) stopWorking(); // another instance leads now
+ * ```
+ */
+export async function renewLeadership(
+  db: Db,
+  lease: Lease,
+  opts: RenewLeadershipOptions,
+): Promise<Lease | null> {
+  const l = parse(leaseSchema, lease);
+  const o = parse(renewOptions, opts);
+  const rows = await cancellable(
+    db<LeaseRow[]>`
+      UPDATE leader_leases
+      SET (renewed_at, expires_at) = (
+        SELECT now.t, now.t + ${o.leaseMs}::integer * interval '1 millisecond'
+        FROM (SELECT clock_timestamp() AS t) now)
+      WHERE election = ${l.election} AND holder = ${l.holder} AND term = ${l.term}
+        AND expires_at > clock_timestamp()
+      RETURNING election, holder, term, expires_at`,
+    o.signal,
+  );
+  return rows.length ? toLease(rows[0]) : null;
+}
+
+/**
+ * Gives a live lease up: expires it now (database clock) and, in the same
+ * statement, notifies the election's channel ({@linkcode leadershipChannel})
+ * so that waiting instances claim it within milliseconds. Like renewal it
+ * matches election, holder and term; the row stays, so the term keeps
+ * growing.
+ *
+ * @param db The connection.
+ * @param lease The lease to give up.
+ * @returns `true` if it was released, `false` if it was no longer live (expired or taken over).
+ * @throws {ValidationError} The lease is invalid; nothing was written.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await releaseLeadership(sql, lease); // a follower takes over at once
+ * ```
+ */
+export async function releaseLeadership(db: Db, lease: Lease): Promise<boolean> {
+  const l = parse(leaseSchema, lease);
+  const rows = await db`
+    WITH released AS (
+      UPDATE leader_leases SET expires_at = clock_timestamp()
+      WHERE election = ${l.election} AND holder = ${l.holder} AND term = ${l.term}
+        AND expires_at > clock_timestamp()
+      RETURNING election, holder, term
+    )
+    SELECT pg_notify(${channelSql(db)},
+      json_build_object('election', election, 'holder', holder, 'term', term)::text)
+    FROM released`;
+  return rows.length > 0;
+}
+
+/**
+ * The current leader of an election: its live lease, or `null` when there
+ * is none (never claimed, expired or released).
+ *
+ * @param db The connection.
+ * @param election The election.
+ * @returns The live lease, or `null`.
+ * @throws {ValidationError} The election name is invalid.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const leader = await getLeader(sql);
+ * console.log(leader ? `${leader.holder} leads (term ${leader.term})` : "no leader");
+ * ```
+ */
+export async function getLeader(
+  db: Db,
+  election: string = DEFAULT_ELECTION,
+): Promise<Lease | null> {
+  const e = parse(electionName, election);
+  const rows = await db<LeaseRow[]>`
+    SELECT election, holder, term, expires_at FROM leader_leases
+    WHERE election = ${e} AND expires_at > clock_timestamp()`;
+  return rows.length ? toLease(rows[0]) : null;
+}
+
+/**
+ * The `LISTEN` channel on which {@linkcode releaseLeadership} announces a
+ * release: `statemgmt_leader:<schema>` for the connection's current schema
+ * (hashed when that would exceed PostgreSQL's 63-byte limit), so several
+ * sites in one database stay apart. Each notification's payload is JSON:
+ * `{"election", "holder", "term"}`.
+ *
+ * @param db The connection.
+ * @returns The channel's name.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await sql.listen(await leadershipChannel(sql), (payload) => console.log(payload));
+ * ```
+ */
+export async function leadershipChannel(db: Db): Promise<string> {
+  const [row] = await db<{ channel: string }[]>`SELECT ${channelSql(db)} AS channel`;
+  return row.channel;
+}
 
 /**
  * Checks, inside a transaction, that `lease` is still the current
@@ -55,4 +276,34 @@ export async function assertLeadership(tx: Db, lease: Lease): Promise<void> {
           : ""),
     );
   }
+}
+
+/** The channel name as SQL, computed by the server from the current schema. */
+function channelSql(db: Db) {
+  return db`(
+    CASE WHEN octet_length('statemgmt_leader:' || current_schema()) <= 63
+      THEN 'statemgmt_leader:' || current_schema()
+      ELSE 'statemgmt_leader:' || md5(current_schema())
+    END)`;
+}
+
+/** A statement the caller may abandon: an abort rejects at once and cancels it. */
+async function cancellable<T>(
+  query: Promise<T> & { cancel(): void },
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (!signal) return await query;
+  // postgres.js sends a query only once it is awaited: an early abort sends nothing.
+  signal.throwIfAborted();
+  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  const onAbort = () => {
+    reject(signal.reason);
+    // Ask the server to stop the statement, so it no longer holds the
+    // connection. Its late outcome (a cancel error, or a result) is moot:
+    // the caller was told the statement failed and acts on that.
+    query.cancel();
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  query.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  return await promise;
 }
