@@ -108,7 +108,7 @@ function innerUrl(url: URL, shown: string): URL {
   if (plus < 0 || (inner !== "http" && inner !== "https")) {
     throw fail('expected a scheme ending in "+http" or "+https"');
   }
-  if (!rest.startsWith("//") || !URL.canParse(`${inner}:${rest}`)) {
+  if (!rest.startsWith("//") || url.host === "" || !URL.canParse(`${inner}:${rest}`)) {
     throw fail(`expected ${scheme}://host/path`);
   }
   const target = new URL(`${inner}:${rest}`);

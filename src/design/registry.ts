@@ -197,7 +197,7 @@ export interface DefaultRegistryOptions {
   deckhand?: Partial<DeckhandResolverOptions> | false;
   /**
    * Options of the `promenade+http` and `promenade+https` resolvers.
-   * @default the `deckhand` options
+   * @default the `deckhand` options (`{}` when `deckhand` is `false`)
    */
   promenade?: Partial<DeckhandResolverOptions> | false;
 }
@@ -233,7 +233,7 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions = {}): Resolv
     registry.register("http", resolver).register("https", resolver);
   }
   const deckhand = opts.deckhand;
-  const promenade = opts.promenade === undefined ? deckhand : opts.promenade;
+  const promenade = opts.promenade ?? (deckhand === false ? {} : deckhand);
   for (const [family, options] of [["deckhand", deckhand], ["promenade", promenade]] as const) {
     if (options === false) continue;
     const resolver = deckhandResolver({ ...http, ...options });
