@@ -56,7 +56,9 @@ function check<E extends Error>(thrown: unknown, cls: ErrorClass<E>, includes?: 
   if (thrown === undefined) throw new nodeAssert.AssertionError({ message: "expected a throw" });
   if (!(thrown instanceof cls)) {
     throw new nodeAssert.AssertionError({
-      message: `expected ${cls.name}, got ${(thrown as Error)?.name}: ${(thrown as Error)?.message}`,
+      message: `expected ${cls.name}, got ${(thrown as Error)?.name}: ${
+        (thrown as Error)?.message
+      }`,
     });
   }
   if (includes !== undefined && !thrown.message.includes(includes)) {

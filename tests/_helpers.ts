@@ -25,9 +25,7 @@ export function connect(opts: ConnectOptions = {}): Sql {
     onnotice: () => {},
     connect_timeout: 10,
     ...(opts.schema ? { connection: { search_path: opts.schema } } : {}),
-    ...(opts.onStatement
-      ? { debug: (_c: number, query: string) => opts.onStatement!(query) }
-      : {}),
+    ...(opts.onStatement ? { debug: (_c: number, query: string) => opts.onStatement!(query) } : {}),
   });
 }
 
