@@ -91,6 +91,7 @@ export async function httpGet(
     ...secretsOf(start),
     ...(opts.secrets ?? []),
     ...Object.values(credentials),
+    ...Object.values(credentials).map((v) => v.replace(/^Basic /, "")),
   ];
   const origin = url.origin;
   const visited = new Set([url.href]);
@@ -265,6 +266,10 @@ async function readCapped(
   uri: string,
 ): Promise<Uint8Array> {
   if (res.body === null) return new Uint8Array(0);
+  if (declared !== undefined) {
+    const byob = byobReader(res.body);
+    if (byob !== null) return await readDeclared(byob, declared, where, uri);
+  }
   const reader = res.body.getReader();
   let buf: Uint8Array | null = declared !== undefined ? new Uint8Array(declared) : null;
   const chunks: Uint8Array[] = [];
@@ -301,6 +306,51 @@ async function readCapped(
     at += chunk.byteLength;
   }
   return out;
+}
+
+/** A BYOB reader where the body is a byte stream (fetch's are), else null. */
+function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | null {
+  try {
+    return body.getReader({ mode: "byob" });
+  } catch (err) {
+    // A body built from a plain ReadableStream (e.g. by an injected fetch)
+    // has no BYOB mode: the default reader below serves it.
+    if (err instanceof TypeError) return null;
+    throw err;
+  }
+}
+
+/**
+ * Reads a body of declared length straight into one buffer of that size:
+ * no chunk is allocated on the way, so the body is held once.
+ */
+async function readDeclared(
+  reader: ReadableStreamBYOBReader,
+  declared: number,
+  where: string,
+  uri: string,
+): Promise<Uint8Array> {
+  let buffer = new ArrayBuffer(declared);
+  let length = 0;
+  while (length < declared) {
+    const { done, value } = await reader.read(new Uint8Array(buffer, length, declared - length));
+    // Each read transfers the buffer; the view it returns holds the new one.
+    if (value !== undefined) buffer = value.buffer as ArrayBuffer;
+    if (done) break;
+    length += value.byteLength;
+  }
+  const probe = await reader.read(new Uint8Array(1));
+  if (!probe.done) {
+    await reader.cancel();
+    throw new DesignReferenceError(
+      "network",
+      `${where}: the body is longer than its Content-Length`,
+      {
+        uri,
+      },
+    );
+  }
+  return new Uint8Array(buffer, 0, length);
 }
 
 /** Releases a response's connection without reading its body. */

@@ -24,8 +24,8 @@ export interface HttpResolverOptions {
    */
   maxBytes?: number;
   /**
-   * How many times a connection error, a time-out or a 5xx is retried; a
-   * 4xx never is.
+   * How many times, in one call (redirect hops included), a connection
+   * error, a time-out or a 5xx is retried; a 4xx never is.
    * @default 3
    */
   retries?: number;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { DesignReferenceError, ValidationError } from "../errors.ts";
 import { redactUri, safeCause, secretsOf } from "./_redact.ts";
 import { deckhandResolver, type DeckhandResolverOptions } from "./deckhand.ts";
@@ -162,7 +163,7 @@ export class ResolverRegistry {
     const signal = opts.signal ?? new AbortController().signal;
     throwIfAborted(signal, shown);
     const result = await callResolver(resolver, url, signal, shown);
-    const sha256 = await sha256Hex(result.bytes);
+    const sha256 = sha256Hex(result.bytes);
     if (expected !== undefined && expected !== sha256) {
       throw new DesignReferenceError(
         "integrity",
@@ -355,11 +356,10 @@ async function callResolver(
   return result;
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-  );
-  let hex = "";
-  for (const b of digest) hex += b.toString(16).padStart(2, "0");
-  return hex;
+/**
+ * node:crypto's hash reads the bytes in place; `crypto.subtle.digest` would
+ * copy them first (as the spec says), doubling the peak memory of a resolve.
+ */
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
