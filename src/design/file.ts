@@ -53,6 +53,15 @@ export function fileResolver(opts: FileResolverOptions = {}): Resolver {
   const roots = opts.roots === undefined ? undefined : checkRoots(opts.roots);
   return async (url, { signal }) => {
     const shown = redactUri(url.href);
+    if (typeof Deno === "undefined") {
+      throw new DesignReferenceError(
+        "unsupported_scheme",
+        `${shown}: file: needs the Deno runtime`,
+        {
+          uri: shown,
+        },
+      );
+    }
     const path = pathOf(url, shown);
     signal.throwIfAborted();
     const real = await realPathWithin(path, roots, shown);

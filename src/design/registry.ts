@@ -144,6 +144,7 @@ export class ResolverRegistry {
    *   `unsupported_scheme`, `not_found`, `forbidden_path`, `redirect`,
    *   `http_status`, `too_large`, `timeout`, `network` or `integrity`.
    * @throws {ValidationError} When `opts.sha256` is not 64 hex digits.
+   * @throws {TypeError} When a custom resolver returns no `Uint8Array` bytes.
    */
   async resolve(uri: string | URL, opts: ResolveOptions = {}): Promise<ResolvedDocument> {
     const expected = opts.sha256 === undefined ? undefined : parseSha256(opts.sha256);
