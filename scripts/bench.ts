@@ -6,6 +6,8 @@
  */
 import { type BenchRow, benchSchema, config } from "../bench/_harness.ts";
 import { benchTasks } from "../bench/tasks.ts";
+import { benchBuildData } from "../bench/build_data.ts";
+import { benchDesign } from "../bench/design.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");
@@ -22,15 +24,30 @@ function print(row: BenchRow): void {
     ? "  " + Object.entries(row.extra).map(([k, v]) => `${k}=${fmt(v)}`).join(" ")
     : "";
   console.log(
-    `${row.name.padEnd(34)} ${fmt(row.opsPerSec).padStart(9)} ${unit.padEnd(6)}` +
+    `${row.name.padEnd(64)} ${fmt(row.opsPerSec).padStart(9)} ${unit.padEnd(6)}` +
       ` baseline ${fmt(row.baselineOpsPerSec).padStart(9)}  ratio ${row.ratio.toFixed(2)}${extra}`,
   );
 }
 
-if (!json) console.log(`bench (${quick ? "quick" : "full"} mode)\n`);
+const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const wanted = (section: string) => !only || only.includes(section);
+const heading = (text: string) => json || console.log(`\n${text}`);
+
+if (!json) console.log(`bench (${quick ? "quick" : "full"} mode)`);
 const db = await benchSchema();
 try {
-  for (const row of await benchTasks(cfg, db)) print(row);
+  if (wanted("tasks")) {
+    heading("tasks and result messages (baseline: raw postgres.js, same records)");
+    for (const row of await benchTasks(cfg, db)) print(row);
+  }
+  if (wanted("build")) {
+    heading("build data (baseline: raw postgres.js)");
+    for (const row of await benchBuildData({ quick, sql: db.sql })) print(row);
+  }
+  if (wanted("design")) {
+    heading("design references (baseline: bare Deno.readFile / fetch)");
+    for (const row of await benchDesign({ quick })) print(row);
+  }
 } finally {
   await db.drop();
 }

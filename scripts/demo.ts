@@ -10,6 +10,7 @@ import postgres from "postgres";
 import {
   appendResultMessage,
   claimNextTask,
+  createDefaultRegistry,
   createTask,
   getTask,
   listSubtasks,
@@ -19,6 +20,8 @@ import {
   updateTask,
 } from "../mod.ts";
 import { openEmbedded } from "../src/embedded.ts";
+import { latestBuildSummary, recordNodeBuild } from "./_demo_build.ts";
+import { resolveDemoDesign } from "./_demo_design.ts";
 
 const NODES = ["node01", "node02", "node03", "node04", "node05", "node06"];
 const FAILING = "node05"; // one node fails, so the roll-up shows a partial success
@@ -72,7 +75,8 @@ async function deployNode(sql: Sql, task: Task, node: string): Promise<void> {
       ? { status: "success", successes: [node], message: `${node} deployed` }
       : { status: "failure", failures: [node], message: `${node} failed to deploy` },
   });
-  log(`${task.claimedBy} finished ${node}: ${ok ? "success" : "FAILURE"}`);
+  if (ok) await recordNodeBuild(sql, node, task.id);
+  log(`${task.claimedBy} finished ${node}: ${ok ? "success, build data recorded" : "FAILURE"}`);
 }
 
 /** Rolls the subtasks' results up to the parent, as Drydock's orchestrator does. */
@@ -104,20 +108,29 @@ function table(rows: string[][]): string {
 }
 
 const db = await connect();
+const designDir = await Deno.makeTempDir({ prefix: "statemgmt-demo-" });
 try {
   const { sql } = db;
   console.log(`statemgmt demo on ${db.where}\n`);
   const { applied, current } = await migrate(sql);
   log(`migrate: ${applied.length} applied, current ${current}`);
 
+  const design = await resolveDemoDesign(designDir);
+  for (const r of design.refused) log(`design: refused ${r.uri} (${r.code})`);
+
   const parent = await createTask(sql, {
     action: "deploy_nodes",
     status: "running",
     createdBy: "demo",
+    designRef: design.uri,
     nodeFilter: { filter_set_type: "union", filter_set: [{ node_names: NODES }] },
     requestContext: { user: "demo", request_id: crypto.randomUUID() },
   });
-  log(`created deploy_nodes ${short(parent.id)}`);
+  log(`created deploy_nodes ${short(parent.id)} for design ${parent.designRef}`);
+  // The orchestrator resolves the task's design before it works on it.
+  const registry = createDefaultRegistry({ file: { roots: [designDir] } });
+  const doc = await registry.resolve(parent.designRef!, { signal: AbortSignal.timeout(10_000) });
+  log(`resolved the design: ${doc.bytes.length} bytes, sha256 ${doc.sha256.slice(0, 16)}…`);
   for (const node of NODES) {
     await createTask(sql, {
       action: "deploy_node",
@@ -151,7 +164,11 @@ try {
     ]);
   }
   console.log(`\n${table(rows)}\n`);
+  console.log("latest build data per node and generator:");
+  for (const line of await latestBuildSummary(sql, NODES)) console.log(`  ${line}`);
+  console.log();
   log("done");
 } finally {
   await db.close();
+  await Deno.remove(designDir, { recursive: true });
 }
