@@ -41,7 +41,7 @@ async function connect(): Promise<{ sql: Sql; where: string; close(): Promise<vo
     return { sql, where: `PostgreSQL at ${new URL(url).host}`, close: () => sql.end() };
   }
   const db = await openEmbedded();
-  return { sql: db.sql, where: "embedded PGlite (set DATABASE_URL to use a server)", ...db };
+  return { ...db, where: "embedded PGlite (set DATABASE_URL to use a server)" };
 }
 
 /** One worker: claims queued deploy_node tasks until none is left. */
