@@ -142,3 +142,58 @@ export async function listResultMessages(
     LIMIT ${o.limit}`;
   return rows.map(toResultMessage);
 }
+
+/** A message for {@linkcode appendResultMessages}: a message and its task. */
+export interface TaskResultMessageInput extends ResultMessageInput {
+  /** The task the message belongs to. */
+  taskId: string;
+}
+
+/**
+ * Appends many messages, to one task or several, in one statement, all or
+ * none. Messages of one task get sequences in the order given; the tasks
+ * are locked in id order, so concurrent batches cannot deadlock.
+ *
+ * @param db A pool or transaction.
+ * @param messages The messages (at most 10,000).
+ * @returns The stored messages, in the order given.
+ * @throws {ValidationError} Bad input (paths start with its index); nothing written.
+ * @throws {NotFoundError} A task is missing; nothing written.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await appendResultMessages(sql, [
+ *   { taskId: a.id, message: "node01 deployed", context: "node01" },
+ *   { taskId: b.id, message: "node02 failed", error: true, context: "node02" },
+ * ]);
+ * ```
+ */
+export async function appendResultMessages(
+  db: Db,
+  messages: TaskResultMessageInput[],
+): Promise<ResultMessage[]> {
+  const list = parse(z.array(messageInput.extend({ taskId })).max(10_000), messages);
+  if (list.length === 0) return [];
+  const ids = [...new Set(list.map((m) => m.taskId))];
+  const rows = await db`
+    WITH input AS (
+      SELECT r, n FROM jsonb_array_elements(${JSON.stringify(list)}::text::jsonb)
+        WITH ORDINALITY AS x(r, n)
+    ), locked AS (
+      SELECT id FROM tasks WHERE id IN ${db(ids)} ORDER BY id FOR NO KEY UPDATE
+    )
+    INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
+    SELECT (r->>'taskId')::uuid, r->>'message', (r->>'error')::boolean, r->>'context',
+           r->>'contextType', coalesce((r->>'ts')::timestamptz, clock_timestamp()),
+           nullif(r->'extra', 'null')
+    FROM input
+    WHERE (SELECT count(*) FROM locked) = ${ids.length}
+    ORDER BY n
+    RETURNING sequence, task_id, message, error, context, context_type, ts, extra`;
+  if (rows.length === 0) {
+    const found = await db`SELECT id FROM tasks WHERE id IN ${db(ids)}`;
+    const present = new Set(found.map((r) => r.id));
+    throw new NotFoundError("task", ids.find((id) => !present.has(id)) ?? ids[0]);
+  }
+  return rows.map(toResultMessage).sort((a, b) => a.sequence - b.sequence);
+}

@@ -460,6 +460,46 @@ export async function listTasks(db: Db, opts: ListTasksOptions = {}): Promise<Ta
   return rows.map(toTask);
 }
 
+/** Options of {@linkcode iterateTasks}. */
+export interface IterateTasksOptions extends Omit<ListTasksOptions, "limit"> {
+  /**
+   * Tasks read per statement (1–10,000).
+   * @default 1000
+   */
+  pageSize?: number;
+}
+
+/**
+ * Streams every task matching the filters, oldest first, one keyset page
+ * at a time, so a million tasks never sit in memory together. Each page
+ * is its own statement: tasks created meanwhile at the end are included.
+ *
+ * @param db A pool or transaction.
+ * @param opts The filters of {@linkcode listTasks}, a starting `after`, and the page size.
+ * @returns An async iterator over the tasks.
+ * @throws {ValidationError} Bad filters (when iteration starts).
+ *
+ * @example Usage
+ * ```ts ignore
+ * for await (const task of iterateTasks(sql, { status: "complete" })) {
+ *   archive(task);
+ * }
+ * ```
+ */
+export async function* iterateTasks(
+  db: Db,
+  opts: IterateTasksOptions = {},
+): AsyncGenerator<Task, void, undefined> {
+  const { pageSize = 1000, ...filters } = opts;
+  let after = filters.after;
+  for (;;) {
+    const page = await listTasks(db, { ...filters, after, limit: pageSize });
+    yield* page;
+    if (page.length < pageSize) return;
+    after = page[page.length - 1].id;
+  }
+}
+
 /**
  * Lists a task's subtasks, oldest first. `"active"` means not terminated
  * or complete (the query Drydock's Python got wrong); `"complete"` means
@@ -532,6 +572,44 @@ export async function createTask(db: Db, input: TaskInput): Promise<Task> {
     throw mapWriteError(err, id, t.parentTaskId ?? null);
   });
   return toTask(rows[0]);
+}
+
+/**
+ * Creates many tasks in one statement, all or none. Tasks are created in
+ * the order given (so they are claimed in that order), and a task may name
+ * an earlier one of the same batch as its parent.
+ *
+ * @param db A pool or transaction.
+ * @param inputs The tasks (at most 10,000).
+ * @returns The stored tasks, in the order given.
+ * @throws {ValidationError} Any bad input (paths start with its index); nothing written.
+ * @throws {NotFoundError} A `parentTaskId` names no task.
+ * @throws {ConflictError} A task with one of the ids exists.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const tasks = await createTasks(sql, nodes.map((node) => ({
+ *   action: "deploy_node", status: "queued", nodeFilter: { node_names: [node] },
+ * })));
+ * ```
+ */
+export async function createTasks(db: Db, inputs: TaskInput[]): Promise<Task[]> {
+  const list = parse(z.array(taskInput).max(10_000), inputs)
+    .map((t) => ({ ...t, id: t.id ?? crypto.randomUUID() }));
+  if (list.length === 0) return [];
+  const rows = await db`
+    INSERT INTO tasks AS t (id, parent_task_id, action, status, design_ref, node_filter,
+                            request_context, retry, created_by)
+    SELECT (r->>'id')::uuid, (r->>'parentTaskId')::uuid, r->>'action', r->>'status',
+           r->>'designRef', nullif(r->'nodeFilter', 'null'), nullif(r->'requestContext', 'null'),
+           (r->>'retry')::int, r->>'createdBy'
+    FROM jsonb_array_elements(${JSON.stringify(list)}::text::jsonb) WITH ORDINALITY AS x(r, n)
+    ORDER BY n
+    RETURNING ${taskColumns(db, false, false)}`.catch((err) => {
+    throw mapBatchWriteError(err);
+  });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return list.map((t) => toTask(byId.get(t.id)));
 }
 
 /**
@@ -923,6 +1001,15 @@ async function explainMissedWrite(
   }
   if (o.lease) throw notLeader(o.lease);
   throw new ConflictError(`task ${id} changed concurrently`);
+}
+
+function mapBatchWriteError(err: unknown): unknown {
+  const code = (err as { code?: string }).code;
+  const detail = (err as { detail?: string }).detail ?? "";
+  const id = /\(([0-9a-f-]{36})\)/i.exec(detail)?.[1] ?? "?";
+  if (code === "23505") return new ConflictError(`task ${id} already exists`, { cause: err });
+  if (code === "23503") return new NotFoundError("task", id, { cause: err });
+  return err;
 }
 
 function mapWriteError(err: unknown, id: string, parentId: string | null): unknown {

@@ -1,0 +1,107 @@
+import {
+  appendResultMessages,
+  claimTasks,
+  ConflictError,
+  createTask,
+  createTasks,
+  getTask,
+  iterateTasks,
+  NotFoundError,
+  ValidationError,
+} from "../mod.ts";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { countRows, dbTest } from "./_helpers.ts";
+
+dbTest("createTasks() creates a batch in one statement, in the order given", async (sql, ctx) => {
+  const parent = await createTask(sql, { action: "deploy_nodes" });
+  ctx.statements.length = 0;
+  const nodes = Array.from({ length: 50 }, (_, i) => `node${i}`);
+  const tasks = await createTasks(
+    sql,
+    nodes.map((node) => ({
+      action: "deploy_node",
+      status: "queued" as const,
+      parentTaskId: parent.id,
+      nodeFilter: { node_names: [node] },
+    })),
+  );
+  assertEquals(ctx.statements.length, 1);
+  assertEquals(tasks.map((t) => (t.nodeFilter as { node_names: string[] }).node_names[0]), nodes);
+  assertEquals((await getTask(sql, parent.id))?.subtaskIds, tasks.map((t) => t.id));
+  const claimed = await claimTasks(sql, { limit: 50 });
+  assertEquals(claimed.map((t) => t.id), tasks.map((t) => t.id), "claimed in creation order");
+});
+
+dbTest("createTasks() is all or none", async (sql) => {
+  const existing = await createTask(sql, { action: "noop" });
+  const before = await countRows(sql, ["tasks"]);
+  const err = await assertRejects(
+    () => createTasks(sql, [{ action: "noop" }, { action: "Bad" }, { action: 1 as never }]),
+    ValidationError,
+  );
+  assertEquals(err.issues.map((i) => i.path), ["1.action", "2.action"]);
+  await assertRejects(
+    () => createTasks(sql, [{ action: "noop" }, { id: existing.id, action: "noop" }]),
+    ConflictError,
+  );
+  const missing = crypto.randomUUID();
+  const nf = await assertRejects(
+    () => createTasks(sql, [{ action: "noop" }, { action: "noop", parentTaskId: missing }]),
+    NotFoundError,
+  );
+  assertEquals(nf.id, missing);
+  assertEquals(await countRows(sql, ["tasks"]), before);
+  assertEquals(await createTasks(sql, []), []);
+});
+
+dbTest("appendResultMessages() appends to several tasks at once, all or none", async (sql, ctx) => {
+  const [a, b] = await createTasks(sql, [{ action: "noop" }, { action: "noop" }]);
+  ctx.statements.length = 0;
+  const stored = await appendResultMessages(sql, [
+    { taskId: a.id, message: "a1" },
+    { taskId: b.id, message: "b1", error: true },
+    { taskId: a.id, message: "a2", extra: { rc: 0 } },
+  ]);
+  assertEquals(ctx.statements.length, 1);
+  assertEquals(stored.map((m) => [m.taskId, m.message]), [[a.id, "a1"], [b.id, "b1"], [
+    a.id,
+    "a2",
+  ]]);
+  assertEquals((await getTask(sql, a.id))?.messages?.map((m) => m.message), ["a1", "a2"]);
+  assertEquals((await getTask(sql, b.id))?.result.errorCount, 1);
+  const missing = crypto.randomUUID();
+  const before = await countRows(sql, ["result_messages"]);
+  const err = await assertRejects(
+    () =>
+      appendResultMessages(sql, [{ taskId: a.id, message: "x" }, {
+        taskId: missing,
+        message: "y",
+      }]),
+    NotFoundError,
+  );
+  assertEquals(err.id, missing);
+  await assertRejects(
+    () => appendResultMessages(sql, [{ taskId: a.id, message: 5 as never }]),
+    ValidationError,
+  );
+  assertEquals(await countRows(sql, ["result_messages"]), before);
+});
+
+dbTest("iterateTasks() streams every task in pages, oldest first", async (sql, ctx) => {
+  await sql`
+    INSERT INTO tasks (id, action, status, created)
+    SELECT gen_random_uuid(), 'noop', CASE WHEN i % 2 = 0 THEN 'queued' ELSE 'complete' END,
+           clock_timestamp() + i * interval '1 millisecond'
+    FROM generate_series(1, 2500) AS i`;
+  const expected = (await sql`SELECT id FROM tasks WHERE status = 'queued' ORDER BY created, id`)
+    .map((r) => r.id);
+  ctx.statements.length = 0;
+  const seen: string[] = [];
+  for await (const t of iterateTasks(sql, { status: "queued", pageSize: 400 })) seen.push(t.id);
+  assertEquals(seen, expected);
+  assertEquals(
+    ctx.statements.length,
+    Math.ceil(expected.length / 400) + (expected.length % 400 ? 0 : 1),
+  );
+  assert(seen.length === 1250);
+});
