@@ -15,7 +15,7 @@ export interface ConnectOptions {
   schema?: string;
   max?: number;
   /** Called for every statement sent (postgres.js `debug`). */
-  onStatement?: (query: string) => void;
+  onStatement?: (query: string, params: unknown[]) => void;
 }
 
 /** A postgres.js pool on the test server, optionally confined to `schema`. */
@@ -25,7 +25,11 @@ export function connect(opts: ConnectOptions = {}): Sql {
     onnotice: () => {},
     connect_timeout: 10,
     ...(opts.schema ? { connection: { search_path: opts.schema } } : {}),
-    ...(opts.onStatement ? { debug: (_c: number, query: string) => opts.onStatement!(query) } : {}),
+    ...(opts.onStatement
+      ? {
+        debug: (_c: number, query: string, params: unknown[]) => opts.onStatement!(query, params),
+      }
+      : {}),
   });
 }
 
@@ -42,6 +46,8 @@ export interface SchemaContext {
   url: string;
   /** Statements sent on `sql` so far (postgres.js `debug` hook). */
   statements: string[];
+  /** The same statements with their parameters, for EXPLAIN. */
+  calls: { query: string; params: unknown[] }[];
   /** Another pool on the same schema, ended with the test. */
   connect(opts?: Omit<ConnectOptions, "schema">): Sql;
 }
@@ -63,6 +69,7 @@ export async function withSchema<T>(
       schema,
       url: urlFor(schema),
       statements: [],
+      calls: [],
       connect(o = {}) {
         const pool = connect({ ...o, schema });
         pools.push(pool);
@@ -71,10 +78,14 @@ export async function withSchema<T>(
     };
     const sql = ctx.connect({
       max: opts.max,
-      onStatement: (q) => ctx.statements.push(q),
+      onStatement: (query, params) => {
+        ctx.statements.push(query);
+        ctx.calls.push({ query, params });
+      },
     });
     if (opts.migrate !== false) await migrate(sql);
     ctx.statements.length = 0;
+    ctx.calls.length = 0;
     return await fn(sql, ctx);
   } finally {
     await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
