@@ -113,10 +113,13 @@ if (!url) {
 }
 
 console.error(`test: using ${new URL(url).host}${new URL(url).pathname}`);
+// With no paths given, run the suite and the README's examples (so they stay true).
+const paths = Deno.args.filter((a) => !a.startsWith("-"));
+const args = paths.length ? Deno.args : [...Deno.args, "--doc", "README.md", "tests/"];
 let code = 1;
 try {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", ...Deno.args],
+    args: ["test", "--allow-all", ...args],
     env: { DATABASE_URL: url },
     stdin: "null",
   }).spawn();
