@@ -11,6 +11,8 @@
  *   works on each for `workMs` (again ignoring the signal), then completes
  *   it with a fenced update and a `finish_log` row in one transaction.
  *
+ * - `both`: the two at once.
+ *
  * Config: `DATABASE_URL` (schema-scoped) and `CHILD_CONFIG` (JSON, see
  * {@linkcode ChildConfig}). It prints one JSON event per line on stdout and
  * stops gracefully on a `stop` line on stdin.
@@ -28,7 +30,7 @@ export interface ChildConfig {
   renewMs?: number;
   retryMs?: number;
   listen?: boolean;
-  mode: "idle" | "writes" | "tasks";
+  mode: "idle" | "writes" | "tasks" | "both";
   workMs?: number;
   /** Tasks claimed at once in `tasks` mode. */
   batch?: number;
@@ -60,7 +62,7 @@ const elector = new LeaderElector(sql, {
 });
 elector.addEventListener("elected", (e) => {
   emit({ ev: "elected", term: e.lease!.term, expiresAt: e.lease!.expiresAt.getTime() });
-  if (config.mode === "tasks") void lead(e.lease!);
+  if (config.mode === "tasks" || config.mode === "both") void lead(e.lease!);
 });
 elector.addEventListener("demoted", (e) => {
   emit({
@@ -109,10 +111,14 @@ async function fencedWrite(lease: Lease): Promise<void> {
 
 /** `tasks` mode: recover orphans, then claim and finish tasks while this term lasts. */
 async function lead(lease: Lease): Promise<void> {
-  try {
-    const recovered = await recoverTasks(sql, lease);
-    emit({ ev: "recovered", term: lease.term, ids: recovered.map((t) => t.id) });
-    while (elector.lease?.term === lease.term) {
+  let recovered = false;
+  while (elector.lease?.term === lease.term) {
+    try {
+      if (!recovered) {
+        const tasks = await recoverTasks(sql, lease);
+        recovered = true;
+        emit({ ev: "recovered", term: lease.term, ids: tasks.map((t) => t.id) });
+      }
       const tasks = await claimTasks(sql, { limit: config.batch ?? 1, lease });
       if (tasks.length === 0) {
         await sleep(50);
@@ -120,14 +126,15 @@ async function lead(lease: Lease): Promise<void> {
       }
       emit({ ev: "claimed", term: lease.term, ids: tasks.map((t) => t.id) });
       await Promise.all(tasks.map((t) => work(t.id, lease)));
+    } catch (err) {
+      emit({
+        ev: "lead_failed",
+        term: lease.term,
+        fenced: err instanceof NotLeaderError,
+        error: errorName(err),
+      });
+      await sleep(100);
     }
-  } catch (err) {
-    emit({
-      ev: "lead_failed",
-      term: lease.term,
-      fenced: err instanceof NotLeaderError,
-      error: errorName(err),
-    });
   }
 }
 
@@ -180,5 +187,5 @@ async function readCommands(): Promise<void> {
 
 await elector.start();
 emit({ ev: "ready", leader: elector.isLeader });
-if (config.mode === "writes") void writeLoop();
+if (config.mode === "writes" || config.mode === "both") void writeLoop();
 await readCommands();
