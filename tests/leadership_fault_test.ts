@@ -310,3 +310,30 @@ Deno.test(
       }
     }),
 );
+
+Deno.test("the invariant check catches two leaders at once, a term going down, a stale write and a double finish", () =>
+  withSchema(async (sql) => {
+    await installFaultTables(sql);
+    const clean = await checkInvariants(sql);
+    assertEquals(clean.violations, []);
+    // Forged history: term 2 begins before term 1 ends, then term 1 shows up again.
+    await sql`
+      INSERT INTO lease_history (election, holder, term, acquired_at, renewed_at, expires_at)
+      VALUES ('default', 'a', 1, '2030-01-01 00:00:00+00', '2030-01-01 00:00:00+00', '2030-01-01 00:00:10+00'),
+             ('default', 'b', 2, '2030-01-01 00:00:05+00', '2030-01-01 00:00:05+00', '2030-01-01 00:00:15+00'),
+             ('default', 'a', 1, '2030-01-01 00:00:00+00', '2030-01-01 00:00:00+00', '2030-01-01 00:00:20+00')`;
+    await sql`
+      INSERT INTO fault_log (term, holder, at)
+      VALUES (2, 'b', '2030-01-01 00:00:06+00'), (1, 'a', '2030-01-01 00:00:07+00')`;
+    const task = crypto.randomUUID();
+    await sql`
+      INSERT INTO finish_log (task_id, term, holder, at)
+      VALUES (${task}, 2, 'b', '2030-01-01 00:00:06+00'), (${task}, 2, 'b', '2030-01-01 00:00:07+00')`;
+    const { violations } = await checkInvariants(sql);
+    const has = (text: string) => violations.some((v) => v.includes(text));
+    assert(has("term went down 2 → 1"), violations.join("\n"));
+    assert(has("two leaders at once"), violations.join("\n"));
+    assert(has("a stale write of term 1 after term 2"), violations.join("\n"));
+    assert(has("outside its term"), violations.join("\n"));
+    assert(has(`task ${task} finished 2 times`), violations.join("\n"));
+  }));
