@@ -319,3 +319,29 @@ dbTest(
     });
   },
 );
+
+Deno.test(
+  "on the embedded PGlite: three electors, one leader; stop() hands over within a second with a 10 s lease",
+  async () => {
+    const { openEmbedded } = await import("../src/embedded.ts");
+    const { migrate } = await import("../src/migrate.ts");
+    const db = await openEmbedded();
+    try {
+      await migrate(db.sql);
+      await withElectors(db.sql, 3, { leaseMs: 10_000, retryMs: 5_000 }, async (electors) => {
+        await Promise.all(electors.map((e) => e.start()));
+        await until(() => electors.some((e) => e.isLeader), "a leader");
+        assertEquals(electors.filter((e) => e.isLeader).length, 1);
+        const old = electors.find((e) => e.isLeader)!;
+        const next = nextEvent(electors.filter((e) => e !== old), "elected");
+        const t0 = performance.now();
+        await old.stop();
+        const e = await next;
+        assert(e.at - t0 < 1000, `handover took ${(e.at - t0).toFixed(0)} ms`);
+        assertEquals(e.lease!.term, 2);
+      });
+    } finally {
+      await db.close();
+    }
+  },
+);

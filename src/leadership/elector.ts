@@ -161,9 +161,11 @@ type State = "new" | "running" | "stopping" | "stopped";
  * clock: it demotes itself when that passes, when a renewal fails, or when
  * a renewal finds the lease gone, and aborts {@linkcode signal} so that
  * in-flight work stops. Each renewal is time-boxed to the trust left.
- * Heartbeats and `LISTEN` use a pool of their own (one connection each),
- * derived from `sql`'s options, so they never queue behind the program's
- * work. Writes that must come from the leader are fenced in the database
+ * Heartbeats (claims, renewals, releases) use a one-connection pool of
+ * the elector's own, derived from `sql`'s options, and `LISTEN` the
+ * dedicated listening connection postgres.js keeps beside `sql`'s pool, so
+ * neither queues behind the program's work. Stop the elector before
+ * ending `sql`. Writes that must come from the leader are fenced in the database
  * with `assertLeadership(tx, lease)` or a `lease` option.
  *
  * Events: `elected`, `demoted` (with a {@linkcode DemotionReason}) and
@@ -224,13 +226,14 @@ export class LeaderElector extends EventTarget {
   /** A release was announced since the last claim began. */
   #released = false;
   #lastReason: DemotionReason | null = null;
+  #unlisten: (() => Promise<void>) | null = null;
   #waiters = new Set<{ resolve(lease: Lease): void; reject(err: unknown): void }>();
 
   /**
    * Creates an elector; it does nothing until {@linkcode start}.
    *
    * @param sql The program's pool; the elector derives its own small pool
-   *   from its options and never uses this one for heartbeats.
+   *   from its options for heartbeats, and listens through `sql.listen`.
    * @param options Election, identity and timing.
    * @throws {ValidationError} An option is invalid, or `leaseMs > leaseMs − marginMs > renewMs` does not hold.
    */
@@ -368,7 +371,6 @@ export class LeaderElector extends EventTarget {
       max: 1,
       idle_timeout: null,
       onclose: undefined,
-      onnotify: undefined,
       onparameter: undefined,
       transform: IDENTITY_TRANSFORM,
     };
@@ -586,7 +588,11 @@ export class LeaderElector extends EventTarget {
   async #listenForReleases(): Promise<void> {
     try {
       const channel = await leadershipChannel(this.#own!);
-      await this.#own!.listen(channel, (payload) => this.#onRelease(payload));
+      // postgres.js LISTENs on a connection of its own, apart from the pool's
+      // queries; going through the program's pool shares it between electors
+      // and lets an embedded database route notifications its own way.
+      const { unlisten } = await this.#sql.listen(channel, (payload) => this.#onRelease(payload));
+      this.#unlisten = unlisten;
     } catch (err) {
       // Polling every retryMs still elects a leader; report why handover is slower.
       this.#emitError(err);
@@ -664,6 +670,13 @@ export class LeaderElector extends EventTarget {
           }
         } catch (err) {
           this.#emitError(err, lease);
+        }
+      }
+      if (this.#unlisten) {
+        try {
+          await this.#unlisten();
+        } catch (err) {
+          this.#emitError(err);
         }
       }
       await this.#own!.end({ timeout: 1 });
