@@ -368,6 +368,8 @@ export class LeaderElector extends EventTarget {
     // deno-lint-ignore no-explicit-any
     const options: any = {
       ...this.#sql.options,
+      // Named, so that operators can tell heartbeats apart in pg_stat_activity.
+      connection: { ...this.#sql.options.connection, application_name: "statemgmt leader elector" },
       max: 1,
       idle_timeout: null,
       onclose: undefined,
