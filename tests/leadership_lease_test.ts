@@ -26,7 +26,9 @@ async function leaseRow(sql: Sql, election = DEFAULT_ELECTION) {
 /** Waits until the database clock has passed `lease.expiresAt`. */
 async function waitExpired(sql: Sql, lease: Lease): Promise<void> {
   for (;;) {
-    const [{ passed }] = await sql`SELECT clock_timestamp() >= ${lease.expiresAt} AS passed`;
+    // expiresAt is rounded down to milliseconds: add one to be past the real expiry.
+    const [{ passed }] = await sql`
+      SELECT clock_timestamp() >= ${lease.expiresAt}::timestamptz + interval '1 ms' AS passed`;
     if (passed) return;
     await sleep(50);
   }
@@ -294,9 +296,10 @@ dbTest(
     assert(b);
     assertEquals([b.holder, b.term], ["b", 2]);
     assert(claimedAt >= committedAt);
-    const [log] = await sql`SELECT at FROM fenced_log`;
-    const [row] = await sql`SELECT acquired_at FROM leader_leases`;
-    assert(row.acquired_at > log.at, "the new term began before the fenced write");
+    // Compared in SQL: microseconds, where a JS Date would round to milliseconds.
+    const [{ after }] = await sql`
+      SELECT (SELECT acquired_at FROM leader_leases) > (SELECT at FROM fenced_log) AS after`;
+    assert(after, "the new term began before the fenced write");
   },
 );
 

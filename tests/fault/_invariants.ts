@@ -32,13 +32,20 @@ export async function installFaultTables(sql: Sql): Promise<void> {
   `);
 }
 
-/** One term as the database saw it. */
+/** One term as the database saw it; times in microseconds since the epoch (database clock). */
 export interface TermSpan {
   term: number;
   holder: string;
-  acquiredAt: Date;
+  acquiredAt: number;
   /** The expiry its last write set (a release sets it to the release time). */
-  endsAt: Date;
+  endsAt: number;
+}
+
+/** Microseconds as an ISO time, for messages. */
+function iso(us: number): string {
+  return `${new Date(Math.floor(us / 1000)).toISOString().slice(0, -1)}${
+    String(Math.floor(us % 1000)).padStart(3, "0")
+  }Z`;
 }
 
 /** What {@linkcode checkInvariants} found. */
@@ -58,8 +65,12 @@ export interface InvariantReport {
 export async function checkInvariants(sql: Sql): Promise<InvariantReport> {
   const violations: string[] = [];
   const history = await sql<
-    { id: string; holder: string; term: number; acquired_at: Date; expires_at: Date }[]
-  >`SELECT id, holder, term::int AS term, acquired_at, expires_at FROM lease_history ORDER BY id`;
+    { id: string; holder: string; term: number; acquired_at: number; expires_at: number }[]
+  >`
+    SELECT id, holder, term::int AS term,
+           (extract(epoch FROM acquired_at) * 1000000)::float8 AS acquired_at,
+           (extract(epoch FROM expires_at) * 1000000)::float8 AS expires_at
+    FROM lease_history ORDER BY id`;
   const spans = new Map<number, TermSpan>();
   let lastTerm = 0;
   for (const h of history) {
@@ -80,7 +91,7 @@ export async function checkInvariants(sql: Sql): Promise<InvariantReport> {
     if (span.holder !== h.holder) {
       violations.push(`term ${h.term} has two holders: ${span.holder}, ${h.holder}`);
     }
-    if (span.acquiredAt.getTime() !== h.acquired_at.getTime()) {
+    if (span.acquiredAt !== h.acquired_at) {
       violations.push(`term ${h.term} was acquired twice`);
     }
     span.endsAt = h.expires_at;
@@ -93,14 +104,14 @@ export async function checkInvariants(sql: Sql): Promise<InvariantReport> {
     }
     if (next.acquiredAt < prev.endsAt) {
       violations.push(
-        `two leaders at once: term ${next.term} (${next.holder}) began ${next.acquiredAt.toISOString()}` +
-          ` before term ${prev.term} (${prev.holder}) ended ${prev.endsAt.toISOString()}`,
+        `two leaders at once: term ${next.term} (${next.holder}) began ${iso(next.acquiredAt)}` +
+          ` before term ${prev.term} (${prev.holder}) ended ${iso(prev.endsAt)}`,
       );
     }
   }
   const checkLog = (
     table: string,
-    rows: { seq: number; term: number; holder: string; at: Date }[],
+    rows: { seq: number; term: number; holder: string; at: number }[],
   ) => {
     let last = 0;
     for (const r of rows) {
@@ -121,16 +132,20 @@ export async function checkInvariants(sql: Sql): Promise<InvariantReport> {
       const next = spans.get(r.term + 1);
       if (r.at < span.acquiredAt || (next && r.at >= next.acquiredAt)) {
         violations.push(
-          `${table} ${r.seq}: term ${r.term} wrote at ${r.at.toISOString()}, outside its term`,
+          `${table} ${r.seq}: term ${r.term} wrote at ${iso(r.at)}, outside its term`,
         );
       }
     }
   };
-  const writes = await sql<{ seq: number; term: number; holder: string; at: Date }[]>`
-    SELECT seq::int AS seq, term::int AS term, holder, at FROM fault_log ORDER BY seq`;
+  const writes = await sql<{ seq: number; term: number; holder: string; at: number }[]>`
+    SELECT seq::int AS seq, term::int AS term, holder,
+           (extract(epoch FROM at) * 1000000)::float8 AS at
+    FROM fault_log ORDER BY seq`;
   checkLog("fault_log", writes);
-  const finishes = await sql<{ seq: number; term: number; holder: string; at: Date }[]>`
-    SELECT seq::int AS seq, term::int AS term, holder, at FROM finish_log ORDER BY seq`;
+  const finishes = await sql<{ seq: number; term: number; holder: string; at: number }[]>`
+    SELECT seq::int AS seq, term::int AS term, holder,
+           (extract(epoch FROM at) * 1000000)::float8 AS at
+    FROM finish_log ORDER BY seq`;
   checkLog("finish_log", finishes);
   const twice = await sql<{ task_id: string; n: number }[]>`
     SELECT task_id, count(*)::int AS n FROM finish_log GROUP BY task_id HAVING count(*) > 1`;

@@ -178,7 +178,7 @@ async function settle(): Promise<void> {
 
 function summary(report: Awaited<ReturnType<typeof checkInvariants>>): void {
   const gaps = report.terms.slice(1).map((t, i) =>
-    t.acquiredAt.getTime() - report.terms[i].endsAt.getTime()
+    Math.round((t.acquiredAt - report.terms[i].endsAt) / 1000)
   ).sort((a, b) => a - b);
   const q = (p: number) =>
     gaps.length ? gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))] : 0;
