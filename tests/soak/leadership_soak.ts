@@ -198,7 +198,7 @@ function summary(report: Awaited<ReturnType<typeof checkInvariants>>): void {
       children: CHILDREN,
       faults: counts,
       terms: report.terms.length,
-      leaderlessGapMs: { p50: q(0.5), p95: q(0.95), max: gaps.at(-1) ?? 0 },
+      newLeaderAfterLeaseEndMs: { p50: q(0.5), p95: q(0.95), max: gaps.at(-1) ?? 0 },
       demotions,
       fencedWrites: report.writes,
       staleWritesRefused: stale,
