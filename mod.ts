@@ -34,6 +34,7 @@ export * from "./src/result_messages.ts";
 export * from "./src/build_data.ts";
 export * from "./src/boot_actions.ts";
 export * from "./src/leadership/lease.ts";
+export * from "./src/leadership/elector.ts";
 export * from "./src/design/registry.ts";
 export * from "./src/design/file.ts";
 export * from "./src/design/http.ts";

@@ -8,6 +8,7 @@ import { type BenchRow, benchSchema, config } from "../bench/_harness.ts";
 import { benchTasks } from "../bench/tasks.ts";
 import { benchBuildData } from "../bench/build_data.ts";
 import { benchDesign } from "../bench/design.ts";
+import { benchLeadership } from "../bench/leadership.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");
@@ -43,6 +44,10 @@ try {
   if (wanted("build")) {
     heading("build data (baseline: raw postgres.js)");
     for (const row of await benchBuildData({ quick, sql: db.sql })) print(row);
+  }
+  if (wanted("leadership")) {
+    heading("leader failover (baseline: the target; Drydock's worst case is 330 s)");
+    for (const row of await benchLeadership({ quick, url: db.url })) print(row);
   }
   if (wanted("design")) {
     heading("design references (baseline: bare Deno.readFile / fetch)");

@@ -2,9 +2,13 @@
  * `deno task demo`: a deployment, end to end. Without `DATABASE_URL` it
  * runs on the embedded PGlite default; with it, on that server.
  *
- * It migrates, creates a deployment task with one subtask per node, queues
- * them, lets a few workers claim and run them (appending result messages),
- * rolls the results up to the parent, and prints a summary table.
+ * It migrates, resolves a `file://` site design, creates a deployment task
+ * with one subtask per node and queues them. Three orchestrator instances
+ * elect a leader; the leader's workers claim and deploy nodes with its
+ * lease (result messages, build data, boot actions). Mid-way the leader
+ * stops, leaving a node claimed: another instance takes over within
+ * milliseconds at a new term, recovers that node and finishes. The results
+ * are rolled up to the parent and summarised.
  */
 import postgres from "postgres";
 import {
@@ -13,8 +17,10 @@ import {
   createDefaultRegistry,
   createTask,
   getTask,
+  type Lease,
   listSubtasks,
   migrate,
+  recoverTasks,
   type Sql,
   type Task,
   updateTask,
@@ -22,6 +28,7 @@ import {
 import { openEmbedded } from "../src/embedded.ts";
 import { latestBuildSummary, recordNodeBuild } from "./_demo_build.ts";
 import { resolveDemoDesign } from "./_demo_design.ts";
+import { demoLeadership } from "./_demo_leadership.ts";
 
 const NODES = ["node01", "node02", "node03", "node04", "node05", "node06"];
 const FAILING = "node05"; // one node fails, so the roll-up shows a partial success
@@ -44,18 +51,58 @@ async function connect(): Promise<{ sql: Sql; where: string; close(): Promise<vo
   return { ...db, where: "embedded PGlite (set DATABASE_URL to use a server)" };
 }
 
-/** One worker: claims queued deploy_node tasks until none is left. */
-async function worker(sql: Sql, name: string): Promise<void> {
-  for (;;) {
-    const task = await claimNextTask(sql, { actions: ["deploy_node"], claimedBy: name });
+const nodeOf = (task: Task) => (task.nodeFilter as { node_names: string[] }).node_names[0];
+
+/** Claims the next queued deploy_node task for the leader: fenced by its lease. */
+async function claim(sql: Sql, lease: Lease, name: string): Promise<Task | null> {
+  const task = await claimNextTask(sql, { actions: ["deploy_node"], claimedBy: name, lease });
+  if (task) log(`${name} claimed ${short(task.id)} (deploy_node ${nodeOf(task)})`);
+  return task;
+}
+
+/** One of the leader's workers: deploys nodes until the queue is empty or `limit` is reached. */
+async function worker(
+  sql: Sql,
+  lease: Lease,
+  name: string,
+  signal: AbortSignal,
+  budget: { left: number },
+): Promise<void> {
+  while (budget.left-- > 0 && !signal.aborted) {
+    const task = await claim(sql, lease, name);
     if (!task) return;
-    const node = (task.nodeFilter as { node_names: string[] }).node_names[0];
-    log(`${name} claimed ${short(task.id)} (deploy_node ${node})`);
-    await deployNode(sql, task, node);
+    await deployNode(sql, task, nodeOf(task), lease);
   }
 }
 
-async function deployNode(sql: Sql, task: Task, node: string): Promise<void> {
+/**
+ * The leader's work. The first leader deploys three nodes, then claims one
+ * more and stops before finishing it; its successor recovers that node and
+ * deploys the rest.
+ */
+function leaderWork(sql: Sql) {
+  let terms = 0;
+  return async (lease: Lease, signal: AbortSignal): Promise<void> => {
+    const first = terms++ === 0;
+    const orphans = await recoverTasks(sql, lease);
+    for (const t of orphans) {
+      log(`${lease.holder} recovered ${nodeOf(t)}, left running by an older term: requeued`);
+    }
+    const budget = { left: first ? 3 : Infinity };
+    await Promise.all(
+      Array.from(
+        { length: WORKERS },
+        (_, i) => worker(sql, lease, `${lease.holder}/w${i + 1}`, signal, budget),
+      ),
+    );
+    if (first) {
+      const task = await claim(sql, lease, `${lease.holder}/w1`);
+      if (task) log(`${lease.holder} is stopped before it finishes ${nodeOf(task)}`);
+    }
+  };
+}
+
+async function deployNode(sql: Sql, task: Task, node: string, lease: Lease): Promise<void> {
   const steps = ["configure hardware", "deploy OS image", "run boot actions"];
   for (const step of steps) {
     await new Promise((r) => setTimeout(r, 5 + Math.random() * 15));
@@ -74,7 +121,7 @@ async function deployNode(sql: Sql, task: Task, node: string): Promise<void> {
     result: ok
       ? { status: "success", successes: [node], message: `${node} deployed` }
       : { status: "failure", failures: [node], message: `${node} failed to deploy` },
-  });
+  }, { lease });
   if (ok) await recordNodeBuild(sql, node, task.id);
   log(`${task.claimedBy} finished ${node}: ${ok ? "success, build data recorded" : "FAILURE"}`);
 }
@@ -142,12 +189,22 @@ try {
   }
   log(`queued ${NODES.length} deploy_node subtasks: ${NODES.join(", ")}`);
 
-  await Promise.all(Array.from({ length: WORKERS }, (_, i) => worker(sql, `worker-${i + 1}`)));
+  const handover = await demoLeadership(sql, log, leaderWork(sql));
   const rolled = await rollUp(sql, (await getTask(sql, parent.id, { messages: false }))!);
   log(`rolled up to ${short(parent.id)}: ${rolled.result.status} (${rolled.result.message})`);
 
   const subtasks = await listSubtasks(sql, parent.id);
-  const rows = [["task", "action", "node", "status", "result", "messages", "errors", "worker"]];
+  const rows = [[
+    "task",
+    "action",
+    "node",
+    "status",
+    "result",
+    "messages",
+    "errors",
+    "claimed by",
+    "term",
+  ]];
   for (const t of [rolled, ...subtasks]) {
     const full = (await getTask(sql, t.id))!;
     rows.push([
@@ -161,13 +218,17 @@ try {
       String(full.messages!.length),
       String(full.result.errorCount),
       t.claimedBy ?? "",
+      t.claimedTerm === null ? "" : String(t.claimedTerm),
     ]);
   }
   console.log(`\n${table(rows)}\n`);
   console.log("latest build data per node and generator:");
   for (const line of await latestBuildSummary(sql, NODES)) console.log(`  ${line}`);
   console.log();
-  log("done");
+  log(
+    `done: leadership moved from term ${handover.firstTerm} to ${handover.nextTerm} ` +
+      `in ${handover.handoverMs.toFixed(1)} ms`,
+  );
 } finally {
   await db.close();
   await Deno.remove(designDir, { recursive: true });
