@@ -241,7 +241,20 @@ async function claimComplete(p: Peers): Promise<BenchRow[]> {
   const row = (name: string, ours: number[], theirs: number[]): BenchRow => {
     const a = median(ours);
     const b = median(theirs);
-    return { name, opsPerSec: a, baselineOpsPerSec: b, ratio: a / b, unit: "tasks/s" };
+    return {
+      name,
+      opsPerSec: a,
+      baselineOpsPerSec: b,
+      ratio: a / b,
+      unit: "tasks/s",
+      extra: {
+        tasks: n,
+        oursMin: Math.min(...ours),
+        oursMax: Math.max(...ours),
+        theirMin: Math.min(...theirs),
+        theirMax: Math.max(...theirs),
+      },
+    };
   };
   const name = `claim+complete, ${WORKERS} workers`;
   return [
