@@ -160,11 +160,9 @@ async function measureSize(
         samples,
         serverMs: plan.serverMs,
         indexBacked: plan.seqScans.length ? 0 : 1,
+        seqScans: plan.seqScans.length,
       },
     });
-    if (plan.seqScans.length) {
-      console.error(`${name} @${label(size)} plans: ${plan.seqScans.join(", ")}`);
-    }
   }
   return rows;
 }
