@@ -11,17 +11,6 @@ export function percentile(xs: number[], p: number): number {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Milliseconds `fn` takes, `n` times, one after another. */
-export async function timings(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn(i);
-    out.push(performance.now() - t);
-  }
-  return out;
-}
-
 /**
  * A latency row: lower is better, so `ratio` is theirs / ours (above 1: ours
  * is faster), and `opsPerSec` / `baselineOpsPerSec` carry the p50s in ms.
