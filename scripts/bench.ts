@@ -1,14 +1,19 @@
 /**
- * `deno task bench [--quick] [--json]`: operations per second of this
- * module against raw postgres.js doing the equivalent statements, measured
- * in the same run on the same server (`DATABASE_URL`, else 127.0.0.1:5432).
- * `--quick` is the small pass CI runs so the benches cannot rot.
+ * `deno task bench [--quick] [--json] [--scale] [--peers] [--only=a,b]`:
+ * operations per second of this module against raw postgres.js doing the
+ * equivalent statements, measured in the same run on the same server
+ * (`DATABASE_URL`, else 127.0.0.1:5432). `--scale` adds latency from 10k to
+ * 1M tasks, `--peers` pg-boss and graphile-worker doing the same work.
+ * `--quick` is the small pass of every section that CI runs so the benches
+ * cannot rot.
  */
 import { type BenchRow, benchSchema, config } from "../bench/_harness.ts";
 import { benchTasks } from "../bench/tasks.ts";
 import { benchBuildData } from "../bench/build_data.ts";
 import { benchDesign } from "../bench/design.ts";
 import { benchLeadership } from "../bench/leadership.ts";
+import { benchPeers } from "../bench/peers.ts";
+import { benchScale } from "../bench/scale.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");
@@ -30,13 +35,23 @@ function print(row: BenchRow): void {
   );
 }
 
+// Sections: the default ones run unless --only names others; --scale and
+// --peers add the long ones (CI's --quick pass runs every section, small).
 const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
-const wanted = (section: string) => !only || only.includes(section);
+const extra = ["scale", "peers"].filter((m) => Deno.args.includes(`--${m}`) || quick);
+const wanted = (section: string) =>
+  only ? only.includes(section) : ["tasks", "build", "leadership", "design"].includes(section) ||
+    extra.includes(section);
 const heading = (text: string) => json || console.log(`\n${text}`);
 
 if (!json) console.log(`bench (${quick ? "quick" : "full"} mode)`);
 const db = await benchSchema();
 try {
+  // Scale first: its memory row is the whole process's peak.
+  if (wanted("scale")) {
+    heading("scale: latency from 10k to 1M tasks (p50 ms; growth ratio = 1.5 / growth)");
+    for (const row of await benchScale({ quick })) print(row);
+  }
   if (wanted("tasks")) {
     heading("tasks and result messages (baseline: raw postgres.js, same records)");
     for (const row of await benchTasks(cfg, db)) print(row);
@@ -52,6 +67,10 @@ try {
   if (wanted("design")) {
     heading("design references (baseline: bare Deno.readFile / fetch)");
     for (const row of await benchDesign({ quick })) print(row);
+  }
+  if (wanted("peers")) {
+    heading("peers on the same server (ratio > 1: ours better)");
+    for (const row of await benchPeers({ quick })) print(row);
   }
 } finally {
   await db.drop();
