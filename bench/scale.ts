@@ -64,7 +64,7 @@ export async function benchScale(
  * reads), and tables are analysed after.
  */
 async function fill(sql: Sql, from: number, to: number): Promise<void> {
-  await sql`ALTER TABLE tasks DISABLE TRIGGER tasks_notify`;
+  await sql`ALTER TABLE tasks DISABLE TRIGGER USER`;
   try {
     for (let lo = from; lo < to; lo += 250_000) {
       const hi = Math.min(to, lo + 250_000) - 1;
@@ -88,7 +88,7 @@ async function fill(sql: Sql, from: number, to: number): Promise<void> {
         ORDER BY i, k`;
     }
   } finally {
-    await sql`ALTER TABLE tasks ENABLE TRIGGER tasks_notify`;
+    await sql`ALTER TABLE tasks ENABLE TRIGGER USER`;
   }
   await sql`ANALYZE tasks`;
   await sql`ANALYZE result_messages`;
@@ -361,7 +361,7 @@ async function readWithMessages(quick: boolean): Promise<BenchRow[]> {
   const db = await benchSchema(2);
   try {
     const { sql } = db;
-    await sql`ALTER TABLE tasks DISABLE TRIGGER tasks_notify`;
+    await sql`ALTER TABLE tasks DISABLE TRIGGER USER`;
     await sql`
       INSERT INTO tasks (id, action, status, result_status, created)
       SELECT md5('r' || i)::uuid, 'deploy_node', 'complete', 'success',

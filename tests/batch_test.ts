@@ -6,8 +6,13 @@ import {
   createTasks,
   getTask,
   iterateTasks,
+  type Lease,
   NotFoundError,
+  NotLeaderError,
+  type TaskEvent,
+  updateTasks,
   ValidationError,
+  watchTasks,
 } from "../mod.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { countRows, dbTest } from "./_helpers.ts";
@@ -105,3 +110,89 @@ dbTest("iterateTasks() streams every task in pages, oldest first", async (sql, c
   );
   assert(seen.length === 1250);
 });
+
+dbTest(
+  "updateTasks() completes a claimed batch in one statement, all or none",
+  async (sql, ctx) => {
+    const created = await createTasks(
+      sql,
+      Array.from({ length: 20 }, () => ({ action: "deploy_node", status: "queued" as const })),
+    );
+    const batch = await claimTasks(sql, { limit: 20 });
+    ctx.statements.length = 0;
+    const ids = batch.map((t) => t.id).reverse();
+    const done = await updateTasks(sql, ids, { status: "complete", result: { status: "success" } });
+    assertEquals(ctx.statements.length, 1);
+    assertEquals(done.map((t) => t.id), ids, "in the order given");
+    assert(
+      done.every((t) =>
+        t.status === "complete" && t.result.status === "success" && t.version === 3
+      ),
+    );
+    const missing = crypto.randomUUID();
+    await assertRejects(
+      () => updateTasks(sql, [created[0].id, missing], { status: "queued" }),
+      NotFoundError,
+    );
+    await assertRejects(() => updateTasks(sql, ["x"], { status: "queued" }), ValidationError);
+    assertEquals((await getTask(sql, created[0].id))?.status, "complete", "nothing written");
+    assertEquals(await updateTasks(sql, [], { status: "queued" }), []);
+  },
+);
+
+dbTest("updateTasks() with a stale lease writes nothing", async (sql) => {
+  const [t] = await createTasks(sql, [{ action: "noop", status: "running" }]);
+  await sql`
+    INSERT INTO leader_leases (election, holder, term, acquired_at, renewed_at, expires_at)
+    VALUES ('default', 'b', 2, now(), now(), now() + interval '1 minute')`;
+  const stale: Lease = { election: "default", holder: "a", term: 1, expiresAt: new Date() };
+  await assertRejects(
+    () => updateTasks(sql, [t.id], { status: "complete" }, { lease: stale }),
+    NotLeaderError,
+  );
+  const lease: Lease = { ...stale, holder: "b", term: 2 };
+  const [done] = await updateTasks(sql, [t.id], { status: "complete" }, { lease });
+  assertEquals(done.status, "complete");
+});
+
+dbTest(
+  "watchTasks() reports every task of a batch, and only queued ones where task_events = 'queued'",
+  async (sql, ctx) => {
+    const events: TaskEvent[] = [];
+    const watch = await watchTasks(sql, (e) => events.push(e));
+    try {
+      const tasks = await createTasks(
+        sql,
+        Array.from({ length: 120 }, () => ({ action: "deploy_node", status: "queued" as const })),
+      );
+      await claimTasks(sql, { limit: 120 });
+      for (let i = 0; i < 100 && events.length < 240; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assertEquals(
+        events.filter((e) => e.status === "queued").map((e) => e.taskId).sort(),
+        tasks.map((t) => t.id).sort(),
+      );
+      assertEquals(events.filter((e) => e.status === "running").length, 120);
+
+      events.length = 0;
+      const quiet = ctx.connect({ max: 1 });
+      await quiet`SET statemgmt.task_events = 'queued'`;
+      const [a] = await createTasks(quiet, [{ action: "noop", status: "queued" }]);
+      await createTask(quiet, { action: "noop" }); // requested: not reported
+      await claimTasks(quiet, { limit: 5 }); // running: not reported
+      await updateTasks(quiet, [a.id], { status: "queued" }); // running → queued: reported
+      const [b] = await createTasks(quiet, [{ action: "noop" }]);
+      await updateTasks(quiet, [b.id], { status: "queued" }); // requested → queued: reported
+      for (let i = 0; i < 50 && events.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100)); // nothing else arrives
+      assertEquals(events.map((e) => [e.taskId, e.status]), [
+        [a.id, "queued"],
+        [a.id, "queued"],
+        [b.id, "queued"],
+      ]);
+    } finally {
+      await watch.unlisten();
+    }
+  },
+);
