@@ -49,8 +49,9 @@ export const median = (xs: number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Measures ours against a baseline in alternating rounds (so drift hits
- * both alike) and reports the medians and their ratio.
+ * Measures ours against a baseline in short alternating slices (100 ms
+ * each, `rounds × ms` per side in all), so drift and the machine's other
+ * load hit both alike; reports the throughput of each over all its slices.
  */
 export async function compare(
   cfg: BenchConfig,
@@ -59,21 +60,28 @@ export async function compare(
   baseline: (w: number, i: number) => Promise<unknown>,
   opts: { workers?: number; before?: () => Promise<void> } = {},
 ): Promise<BenchRow> {
-  const a: number[] = [];
-  const b: number[] = [];
+  const slice = Math.min(100, cfg.ms);
+  const slices = Math.max(1, Math.round((cfg.rounds * cfg.ms) / slice));
   // Warm both paths (prepared statements, JIT) before measuring.
   for (const fn of [ours, baseline]) {
     await opts.before?.();
     await opsPerSec(Math.min(200, cfg.ms), fn, opts.workers);
   }
-  for (let r = 0; r < cfg.rounds; r++) {
-    await opts.before?.();
-    a.push(await opsPerSec(cfg.ms, ours, opts.workers));
-    await opts.before?.();
-    b.push(await opsPerSec(cfg.ms, baseline, opts.workers));
+  const total = { ours: 0, baseline: 0 };
+  for (let i = 0; i < slices; i++) {
+    // `before` (e.g. refilling a queue) runs between slices, outside the timing.
+    if (opts.before && i % 5 === 0) await opts.before();
+    // Alternate which goes first: the second of a pair meets the first's dead rows.
+    if (i % 2 === 0) {
+      total.ours += await opsPerSec(slice, ours, opts.workers);
+      total.baseline += await opsPerSec(slice, baseline, opts.workers);
+    } else {
+      total.baseline += await opsPerSec(slice, baseline, opts.workers);
+      total.ours += await opsPerSec(slice, ours, opts.workers);
+    }
   }
-  const ops = median(a);
-  const base = median(b);
+  const ops = total.ours / slices;
+  const base = total.baseline / slices;
   return { name, opsPerSec: ops, baselineOpsPerSec: base, ratio: ops / base };
 }
 

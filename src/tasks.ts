@@ -353,6 +353,11 @@ function taskColumns(db: Db, messages: boolean, derived = true) {
   }`;
 }
 
+/** A JSON array sent as text; most are empty, and those skip the parser. */
+function jsonList(text: string | null): string[] {
+  return text === null || text === "[]" ? [] : JSON.parse(text);
+}
+
 // deno-lint-ignore no-explicit-any
 function toTask(row: any): Task {
   const task: Task = {
@@ -377,11 +382,11 @@ function toTask(row: any): Task {
       status: row.result_status,
       message: row.result_message,
       reason: row.result_reason,
-      successes: JSON.parse(row.result_successes),
-      failures: JSON.parse(row.result_failures),
+      successes: jsonList(row.result_successes),
+      failures: jsonList(row.result_failures),
       errorCount: Number(row.error_count),
     },
-    subtaskIds: row.subtask_ids === null ? [] : JSON.parse(row.subtask_ids),
+    subtaskIds: jsonList(row.subtask_ids),
   };
   if (row.messages !== undefined) {
     const list: unknown[][] = row.messages === null ? [] : JSON.parse(row.messages);
@@ -806,23 +811,26 @@ export async function claimNextTask(db: Db, opts: ClaimOptions = {}): Promise<Ta
 export async function claimTasks(db: Db, opts: ClaimTasksOptions): Promise<Task[]> {
   const o = parse(claimOptions, opts);
   const claimedBy = o.claimedBy ?? o.lease?.holder ?? null;
+  const pick = db`
+    SELECT id FROM tasks
+    WHERE status = 'queued'
+      ${o.actions ? db`AND action IN ${db(o.actions)}` : db``}
+      ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
+    ORDER BY created, id
+    LIMIT ${o.limit}
+    FOR UPDATE SKIP LOCKED`;
+  // One task: a scalar subquery (measured fastest); several: an array of ids,
+  // so the picking subquery runs once.
   const claim = db`
     UPDATE tasks t
     SET status = 'running', claimed_by = ${claimedBy}, claimed_term = ${o.lease?.term ?? null},
         updated = clock_timestamp(), version = t.version + 1
-    FROM (
-      SELECT id FROM tasks
-      WHERE status = 'queued'
-        ${o.actions ? db`AND action IN ${db(o.actions)}` : db``}
-        ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
-      ORDER BY created, id
-      LIMIT ${o.limit}
-      FOR UPDATE SKIP LOCKED
-    ) picked
-    WHERE t.id = picked.id
+    WHERE ${o.limit === 1 ? db`t.id = (${pick})` : db`t.id = ANY(ARRAY(${pick}))`}
     RETURNING ${taskColumns(db, false)}`;
   if (!o.lease) {
-    const rows = await db`WITH claimed AS (${claim}) SELECT * FROM claimed ORDER BY created, id`;
+    const rows = o.limit === 1
+      ? await claim
+      : await db`WITH claimed AS (${claim}) SELECT * FROM claimed ORDER BY created, id`;
     return rows.map(toTask);
   }
   // Fenced: one row always comes back, saying whether the lease held.
