@@ -8,7 +8,7 @@
  * the peak memory of streaming every task with iterateTasks.
  */
 import postgres from "postgres";
-import { claimNextTask, getTask, iterateTasks, listSubtasks, listTasks } from "../mod.ts";
+import { claimNextTask, getTask, listSubtasks, listTasks } from "../mod.ts";
 import type { Sql } from "../src/db.ts";
 import { type BenchRow, benchSchema, compare, config } from "./_harness.ts";
 import { percentile } from "./_peer_stats.ts";
@@ -43,7 +43,7 @@ export async function benchScale(
     }
     rows.push(...relativeToFirst(perSize));
     if (sizes.length > 1) rows.push(...growthRows(perSize, sizes));
-    rows.push(await streamAll(db.sql, filled));
+    rows.push(await streamAll(db.url, filled));
   } finally {
     await plans.end();
     await db.drop();
@@ -291,41 +291,22 @@ function walkPlan(node: any, found: string[]): void {
 
 // ---------------------------------------------------------------- streaming
 
-/** Peak resident memory of this process in MB (VmHWM), or NaN where /proc is not readable. */
-function peakRssMb(): number {
-  try {
-    const status = Deno.readTextFileSync("/proc/self/status");
-    const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
-    return kb ? Number(kb) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Resets VmHWM to the current RSS; false where not permitted. */
-function resetPeakRss(): boolean {
-  try {
-    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Streams every task with iterateTasks and reports the process's peak RSS. */
-async function streamAll(sql: Sql, size: number): Promise<BenchRow> {
-  const mb = (bytes: number) => bytes / 1024 / 1024;
-  const startRss = mb(Deno.memoryUsage().rss);
-  const reset = resetPeakRss();
-  let sampled = startRss;
-  let count = 0;
-  const t = performance.now();
-  for await (const _task of iterateTasks(sql, { pageSize: 1000 })) {
-    if (++count % 1000 === 0) sampled = Math.max(sampled, mb(Deno.memoryUsage().rss));
-  }
-  const seconds = (performance.now() - t) / 1000;
-  const hwm = reset ? peakRssMb() : NaN;
-  const peak = Number.isNaN(hwm) ? sampled : hwm;
+/**
+ * Streams every task with iterateTasks in a fresh child process (so what
+ * this bench process holds does not count) and reports that process's peak
+ * RSS (VmHWM).
+ */
+async function streamAll(url: string, size: number): Promise<BenchRow> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("./_stream_child.ts", import.meta.url).pathname],
+    env: { DATABASE_URL: url },
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`the streaming child exited ${out.code}`);
+  const { startRss, sampled, peak, count, seconds } = JSON.parse(
+    new TextDecoder().decode(out.stdout),
+  );
   return {
     name:
       `streaming ${
@@ -340,7 +321,6 @@ async function streamAll(sql: Sql, size: number): Promise<BenchRow> {
       startRssMB: startRss,
       growthMB: peak - startRss,
       sampledPeakMB: sampled,
-      vmHWMMB: hwm,
       tasks: count,
       seconds,
       tasksPerSec: count / seconds,
