@@ -1,5 +1,7 @@
--- Task events by statement, not by row: one NOTIFY carries up to 50 events,
--- so a batch of 1,000 tasks sends 20 notifications instead of 1,000.
+-- New tasks are reported by statement, not by row: one NOTIFY carries up to
+-- 50 events, so a batch of 1,000 tasks sends 20 notifications, not 1,000.
+-- Status changes stay a row trigger with a WHEN clause: measured cheaper
+-- for the common single-row writes, and free for writes that keep the status.
 --
 -- Every notifying transaction serialises on PostgreSQL's notify queue until
 -- it commits. Operators who only need wake-ups for queued tasks (not every
@@ -10,34 +12,33 @@
 DROP TRIGGER tasks_notify ON tasks;
 DROP FUNCTION tasks_notify();
 
-CREATE FUNCTION tasks_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION tasks_notify_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   only_queued constant boolean :=
     coalesce(current_setting('statemgmt.task_events', true), '') = 'queued';
-  channel constant text := 'statemgmt_tasks:' || TG_TABLE_SCHEMA;
   chunk text;
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    FOR chunk IN
-      SELECT json_agg(json_build_array(e.id, e.status, e.action))::text
-      FROM (SELECT n.id, n.status, n.action, (row_number() OVER () - 1) / 50 AS grp
-            FROM new_rows n
-            WHERE NOT only_queued OR n.status = 'queued') e
-      GROUP BY e.grp ORDER BY e.grp
-    LOOP
-      PERFORM pg_notify(channel, chunk);
-    END LOOP;
-  ELSE
-    FOR chunk IN
-      SELECT json_agg(json_build_array(e.id, e.status, e.action))::text
-      FROM (SELECT n.id, n.status, n.action, (row_number() OVER () - 1) / 50 AS grp
-            FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE n.status IS DISTINCT FROM o.status
-              AND (NOT only_queued OR n.status = 'queued')) e
-      GROUP BY e.grp ORDER BY e.grp
-    LOOP
-      PERFORM pg_notify(channel, chunk);
-    END LOOP;
+  FOR chunk IN
+    SELECT json_agg(json_build_array(e.id, e.status, e.action))::text
+    FROM (SELECT n.id, n.status, n.action, (row_number() OVER () - 1) / 50 AS grp
+          FROM new_rows n
+          WHERE NOT only_queued OR n.status = 'queued') e
+    GROUP BY e.grp ORDER BY e.grp
+  LOOP
+    PERFORM pg_notify('statemgmt_tasks:' || TG_TABLE_SCHEMA, chunk);
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION tasks_notify_status() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.status = 'queued'
+     OR coalesce(current_setting('statemgmt.task_events', true), '') <> 'queued' THEN
+    PERFORM pg_notify(
+      'statemgmt_tasks:' || TG_TABLE_SCHEMA,
+      json_build_array(json_build_array(NEW.id, NEW.status, NEW.action))::text
+    );
   END IF;
   RETURN NULL;
 END
@@ -45,8 +46,8 @@ $$;
 
 CREATE TRIGGER tasks_insert_events AFTER INSERT ON tasks
   REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION tasks_notify_events();
+  FOR EACH STATEMENT EXECUTE FUNCTION tasks_notify_inserted();
 
-CREATE TRIGGER tasks_update_events AFTER UPDATE ON tasks
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION tasks_notify_events();
+CREATE TRIGGER tasks_status_events AFTER UPDATE OF status ON tasks
+  FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+  EXECUTE FUNCTION tasks_notify_status();
