@@ -9,16 +9,8 @@
 import type { Sql } from "../src/db.ts";
 import { insertBuildData, listBuildData } from "../src/build_data.ts";
 
-/** One line of the benchmark report. */
-export interface BenchRow {
-  name: string;
-  opsPerSec: number;
-  baselineOpsPerSec: number;
-  /** `opsPerSec / baselineOpsPerSec`: 1 means no overhead over raw SQL. */
-  ratio: number;
-  unit?: string;
-  extra?: Record<string, number>;
-}
+export type { BenchRow } from "./_harness.ts";
+import type { BenchRow } from "./_harness.ts";
 
 const TASK = "11111111-1111-4111-8111-111111111111";
 const GENERATORS = 5;

@@ -19,18 +19,8 @@ import { fileResolver } from "../src/design/file.ts";
 import { httpResolver } from "../src/design/http.ts";
 import { createDefaultRegistry } from "../src/design/registry.ts";
 
-/** One line of the benchmark report. */
-export interface BenchRow {
-  name: string;
-  /** MB/s (10^6 bytes per second) of ours. */
-  opsPerSec: number;
-  /** MB/s of the bare baseline. */
-  baselineOpsPerSec: number;
-  /** `opsPerSec / baselineOpsPerSec`: 1 means no overhead. */
-  ratio: number;
-  unit?: string;
-  extra?: Record<string, number>;
-}
+export type { BenchRow } from "./_harness.ts";
+import type { BenchRow } from "./_harness.ts";
 
 const MiB = 1024 * 1024;
 const DOC_BYTES = 10 * MiB;

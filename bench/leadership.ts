@@ -16,18 +16,8 @@ import { LeaderElector, type LeaderElectorEvent } from "../src/leadership/electo
 import { getLeader } from "../src/leadership/lease.ts";
 import { Child, type ChildEvent, closeAll } from "../tests/fault/_children.ts";
 
-/** One figure of the bench. */
-export interface BenchRow {
-  name: string;
-  /** The figure (for failover rows: milliseconds, see `unit`). */
-  opsPerSec: number;
-  /** The target the figure is held against. */
-  baselineOpsPerSec: number;
-  /** target / figure for times (above 1 is better than the target). */
-  ratio: number;
-  unit?: string;
-  extra?: Record<string, number>;
-}
+export type { BenchRow } from "./_harness.ts";
+import type { BenchRow } from "./_harness.ts";
 
 /** Options of {@linkcode benchLeadership}. */
 export interface BenchLeadershipOptions {
