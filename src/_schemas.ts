@@ -14,3 +14,14 @@ export const action = z.string().max(64).regex(/^[a-z][a-z0-9_]*$/, {
 
 /** A short free-text name: who created or terminated something. */
 export const actor = z.string().min(1).max(256);
+
+/** The name of a leader election. */
+export const electionName = z.string().min(1).max(128);
+
+/** A leader's lease, as the leadership functions return it. */
+export const leaseSchema = z.object({
+  election: electionName,
+  holder: actor,
+  term: z.number().int().positive(),
+  expiresAt: z.date(),
+});

@@ -98,6 +98,13 @@ const insertSchema = z.object({
 }).strict();
 
 // Compared against when nothing is stored, so a missing row costs the same work.
+// Per-call argument checks, built once.
+const byNodeName = z.object({ nodeName: nodeNameSchema });
+const byActionIdAndStatus = z.object({ actionId: actionIdSchema, status: statusSchema });
+const byActionId = z.object({ actionId: actionIdSchema });
+const byNodeNameAndKey = z.object({ nodeName: nodeNameSchema, presented: anyKeySchema });
+const byActionIdAndKey = z.object({ actionId: actionIdSchema, presented: anyKeySchema });
+
 const NO_KEY = new Uint8Array(32);
 
 /**
@@ -149,7 +156,7 @@ export async function getBootActionContext(
   db: Db,
   nodeName: string,
 ): Promise<BootActionContext | null> {
-  const v = parse(z.object({ nodeName: nodeNameSchema }), { nodeName });
+  const v = parse(byNodeName, { nodeName });
   const [row] = await db<{ node_name: string; task_id: string; identity_key: Uint8Array }[]>`
     SELECT node_name, task_id, identity_key FROM boot_actions WHERE node_name = ${v.nodeName}`;
   if (!row) return null;
@@ -224,7 +231,7 @@ export async function setBootActionStatus(
   actionId: string,
   newStatus: ActionResult,
 ): Promise<BootAction> {
-  const v = parse(z.object({ actionId: actionIdSchema, status: statusSchema }), {
+  const v = parse(byActionIdAndStatus, {
     actionId,
     status: newStatus,
   });
@@ -252,7 +259,7 @@ export async function setBootActionStatus(
  * ```
  */
 export async function getBootAction(db: Db, actionId: string): Promise<BootAction | null> {
-  const v = parse(z.object({ actionId: actionIdSchema }), { actionId });
+  const v = parse(byActionId, { actionId });
   const [row] = await db<BootActionRow[]>`
     SELECT action_id, node_name, action_name, task_id, identity_key, action_status
     FROM boot_action_statuses WHERE action_id = ${v.actionId}`;
@@ -280,7 +287,7 @@ export async function listBootActions(
   db: Db,
   nodeName: string,
 ): Promise<Record<string, BootAction>> {
-  const v = parse(z.object({ nodeName: nodeNameSchema }), { nodeName });
+  const v = parse(byNodeName, { nodeName });
   const rows = await db<BootActionRow[]>`
     SELECT DISTINCT ON (action_name)
            action_id, node_name, action_name, task_id, identity_key, action_status
@@ -348,7 +355,7 @@ export async function verifyIdentityKey(
   nodeName: string,
   presented: Uint8Array,
 ): Promise<boolean> {
-  const v = parse(z.object({ nodeName: nodeNameSchema, presented: anyKeySchema }), {
+  const v = parse(byNodeNameAndKey, {
     nodeName,
     presented,
   });
@@ -382,7 +389,7 @@ export async function verifyBootActionKey(
   actionId: string,
   presented: Uint8Array,
 ): Promise<boolean> {
-  const v = parse(z.object({ actionId: actionIdSchema, presented: anyKeySchema }), {
+  const v = parse(byActionIdAndKey, {
     actionId,
     presented,
   });

@@ -71,6 +71,8 @@ const messageInput = z.strictObject({
   extra: z.json().optional(),
 });
 
+const batchInput = z.array(messageInput.extend({ taskId })).max(10_000);
+
 const listOptions = z.strictObject({
   afterSequence: z.number().int().nonnegative().optional(),
   limit: z.number().int().min(1).max(10_000).default(1000),
@@ -172,7 +174,7 @@ export async function appendResultMessages(
   db: Db,
   messages: TaskResultMessageInput[],
 ): Promise<ResultMessage[]> {
-  const list = parse(z.array(messageInput.extend({ taskId })).max(10_000), messages);
+  const list = parse(batchInput, messages);
   if (list.length === 0) return [];
   const ids = [...new Set(list.map((m) => m.taskId))];
   const rows = await db`

@@ -10,7 +10,7 @@ import { ConflictError, NotFoundError, NotLeaderError } from "./errors.ts";
 import type { Lease } from "./leadership/lease.ts";
 import type { ResultMessage } from "./result_messages.ts";
 import { parse } from "./_validation.ts";
-import { action, actor, taskId, uuid } from "./_schemas.ts";
+import { action, actor, leaseSchema, taskId, uuid } from "./_schemas.ts";
 
 /** The states of a task, as a const object: `TaskStatus.Queued` is `"queued"`. */
 export const TaskStatus = {
@@ -290,13 +290,6 @@ const taskPatch = z.strictObject({
   requestContext: z.json().optional(),
 });
 
-const leaseSchema = z.object({
-  election: z.string().min(1).max(128),
-  holder: z.string().min(1).max(256),
-  term: z.number().int().positive(),
-  expiresAt: z.date(),
-});
-
 const updateOptions = z.strictObject({
   expectedVersion: z.number().int().positive().optional(),
   lease: leaseSchema.optional(),
@@ -317,6 +310,22 @@ const claimOptions = z.strictObject({
   claimedBy: actor.optional(),
   lease: leaseSchema.optional(),
 });
+
+const getOptions = z.strictObject({ messages: z.boolean().default(true) });
+const subtaskOptions = z.strictObject({
+  state: z.enum(["all", "active", "complete"]).default("all"),
+});
+const taskInputs = z.array(taskInput).max(10_000);
+const taskIds = z.array(taskId).max(10_000);
+const terminationOptions = z.strictObject({ by: actor.optional() });
+const recoverOptions = z.strictObject({ to: z.enum(["queued", "failed"]).default("queued") });
+const subtaskLink = z.object({ parent: taskId, child: taskId }).refine(
+  (v) => v.parent !== v.child,
+  {
+    error: "a task cannot be its own subtask",
+    path: ["child"],
+  },
+);
 
 // ---------------------------------------------------------------- reads
 
@@ -426,7 +435,7 @@ export async function getTask(
   opts: GetTaskOptions = {},
 ): Promise<Task | null> {
   const tid = parse(taskId, id);
-  const messages = parse(z.strictObject({ messages: z.boolean().default(true) }), opts).messages;
+  const messages = parse(getOptions, opts).messages;
   const [row] = await db`SELECT ${taskColumns(db, messages)} FROM tasks t WHERE t.id = ${tid}`;
   return row ? toTask(row) : null;
 }
@@ -528,10 +537,7 @@ export async function listSubtasks(
   opts: ListSubtasksOptions = {},
 ): Promise<Task[]> {
   const pid = parse(taskId, parentId);
-  const { state } = parse(
-    z.strictObject({ state: z.enum(["all", "active", "complete"]).default("all") }),
-    opts,
-  );
+  const { state } = parse(subtaskOptions, opts);
   const done = ["terminated", "complete"];
   const rows = await db`
     SELECT ${taskColumns(db, false)} FROM tasks t
@@ -600,7 +606,7 @@ export async function createTask(db: Db, input: TaskInput): Promise<Task> {
  * ```
  */
 export async function createTasks(db: Db, inputs: TaskInput[]): Promise<Task[]> {
-  const list = parse(z.array(taskInput).max(10_000), inputs)
+  const list = parse(taskInputs, inputs)
     .map((t) => ({ ...t, id: t.id ?? crypto.randomUUID() }));
   if (list.length === 0) return [];
   const rows = await db`
@@ -692,7 +698,7 @@ export async function updateTasks(
   patch: TaskPatch,
   opts: Omit<UpdateTaskOptions, "expectedVersion"> = {},
 ): Promise<Task[]> {
-  const list = [...new Set(parse(z.array(taskId).max(10_000), ids))];
+  const list = [...new Set(parse(taskIds, ids))];
   const p = parse(taskPatch, patch);
   const o = parse(updateOptions.omit({ expectedVersion: true }), opts);
   if (list.length === 0) return [];
@@ -736,13 +742,7 @@ export async function updateTasks(
  * ```
  */
 export async function addSubtask(db: Db, parentId: string, subtaskId: string): Promise<void> {
-  const { parent, child } = parse(
-    z.object({ parent: taskId, child: taskId }).refine((v) => v.parent !== v.child, {
-      error: "a task cannot be its own subtask",
-      path: ["child"],
-    }),
-    { parent: parentId, child: subtaskId },
-  );
+  const { parent, child } = parse(subtaskLink, { parent: parentId, child: subtaskId });
   const [row] = await db`
     WITH RECURSIVE ancestors AS (
       SELECT id, parent_task_id FROM tasks WHERE id = ${parent}
@@ -869,10 +869,7 @@ export async function recoverTasks(
   opts: RecoverTasksOptions = {},
 ): Promise<Task[]> {
   const l = parse(leaseSchema, lease);
-  const { to } = parse(
-    z.strictObject({ to: z.enum(["queued", "failed"]).default("queued") }),
-    opts,
-  );
+  const { to } = parse(recoverOptions, opts);
   const failed = to === "failed";
   const [row] = await db`
     ${fence(db, l)},
@@ -935,7 +932,7 @@ export async function requestTermination(
   opts: RequestTerminationOptions = {},
 ): Promise<Task> {
   const tid = parse(taskId, id);
-  const { by } = parse(z.strictObject({ by: actor.optional() }), opts);
+  const { by } = parse(terminationOptions, opts);
   const [row] = await db`
     UPDATE tasks t SET terminate = true,
       terminated = coalesce(t.terminated, clock_timestamp()),

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { type Db, toDate } from "../db.ts";
 import { NotLeaderError } from "../errors.ts";
 import { parse } from "../_validation.ts";
+import { electionName, leaseSchema } from "../_schemas.ts";
 
 export type { Db };
 
@@ -55,14 +56,7 @@ export const DEFAULT_ELECTION = "default";
 /** The longest lease a timer can measure (2³¹ − 1 ms, about 24.8 days). */
 const MAX_LEASE_MS = 2_147_483_647;
 
-const electionName = z.string().min(1).max(128);
 const leaseMs = z.number().int().positive().max(MAX_LEASE_MS);
-const leaseSchema = z.object({
-  election: electionName,
-  holder: z.string().min(1).max(256),
-  term: z.number().int().positive(),
-  expiresAt: z.date(),
-});
 const claimInput = z.strictObject({
   election: electionName.default(DEFAULT_ELECTION),
   identity: z.string().min(1).max(256),
