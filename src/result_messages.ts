@@ -177,12 +177,14 @@ export async function appendResultMessages(
   const list = parse(batchInput, messages);
   if (list.length === 0) return [];
   const ids = [...new Set(list.map((m) => m.taskId))];
+  // Ids as one JSON parameter: one statement text (and plan) for every batch size.
+  const idList = db`SELECT jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb)::uuid`;
   const rows = await db`
     WITH input AS (
       SELECT r, n FROM jsonb_array_elements(${JSON.stringify(list)}::text::jsonb)
         WITH ORDINALITY AS x(r, n)
     ), locked AS (
-      SELECT id FROM tasks WHERE id IN ${db(ids)} ORDER BY id FOR NO KEY UPDATE
+      SELECT id FROM tasks WHERE id IN (${idList}) ORDER BY id FOR NO KEY UPDATE
     )
     INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
     SELECT (r->>'taskId')::uuid, r->>'message', (r->>'error')::boolean, r->>'context',
@@ -193,7 +195,7 @@ export async function appendResultMessages(
     ORDER BY n
     RETURNING sequence, task_id, message, error, context, context_type, ts, extra`;
   if (rows.length === 0) {
-    const found = await db`SELECT id FROM tasks WHERE id IN ${db(ids)}`;
+    const found = await db`SELECT id FROM tasks WHERE id IN (${idList})`;
     const present = new Set(found.map((r) => r.id));
     throw new NotFoundError("task", ids.find((id) => !present.has(id)) ?? ids[0]);
   }

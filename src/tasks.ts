@@ -671,13 +671,15 @@ export async function updateTask(
 /**
  * Applies one patch to many tasks in one statement, all or none — e.g. to
  * complete a batch claimed with {@linkcode claimTasks}. The tasks are
- * locked in id order, so concurrent batches cannot deadlock.
+ * locked in id order, so concurrent batches cannot deadlock. It returns
+ * a count, not the records: a batch completion needs no read-back, and
+ * sending 500 records back costs more than the write (measured).
  *
  * @param db A pool or transaction.
  * @param ids The tasks (at most 10,000; duplicates are ignored).
  * @param patch The fields to change, as for {@linkcode updateTask}.
  * @param opts Fencing (`lease`).
- * @returns The tasks after the write, in the order of `ids`.
+ * @returns How many tasks were updated: all of them.
  * @throws {ValidationError} Bad input; nothing written.
  * @throws {NotFoundError} A task is missing; nothing written.
  * @throws {NotLeaderError} `lease` is no longer the current leadership; nothing written.
@@ -697,31 +699,29 @@ export async function updateTasks(
   ids: string[],
   patch: TaskPatch,
   opts: Omit<UpdateTaskOptions, "expectedVersion"> = {},
-): Promise<Task[]> {
+): Promise<number> {
   const list = [...new Set(parse(taskIds, ids))];
   const p = parse(taskPatch, patch);
   const o = parse(updateOptions.omit({ expectedVersion: true }), opts);
-  if (list.length === 0) return [];
-  const rows = await db`
+  if (list.length === 0) return 0;
+  // Ids as one JSON parameter: one statement text (and plan) for every batch size.
+  const idList = db`SELECT jsonb_array_elements_text(${JSON.stringify(list)}::text::jsonb)::uuid`;
+  const { count } = await db`
     ${o.lease ? db`${fence(db, o.lease)},` : db`WITH`} locked AS (
-      SELECT id FROM tasks WHERE id IN ${db(list)}
+      SELECT id FROM tasks WHERE id IN (${idList})
       ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
       ORDER BY id FOR NO KEY UPDATE
     )
     UPDATE tasks t SET ${patchSet(db, p)}
     FROM locked
-    WHERE t.id = locked.id AND (SELECT count(*) FROM locked) = ${list.length}
-    RETURNING ${taskColumns(db, false)}`;
-  if (rows.length === list.length) {
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    return list.map((id) => toTask(byId.get(id)));
-  }
+    WHERE t.id = locked.id AND (SELECT count(*) FROM locked) = ${list.length}`;
+  if (count === list.length) return count;
   if (o.lease) {
     const [{ live }] = await db`
       SELECT EXISTS (${fence(db, o.lease)} SELECT 1 FROM fence) AS live`;
     if (!live) throw notLeader(o.lease);
   }
-  const found = new Set((await db`SELECT id FROM tasks WHERE id IN ${db(list)}`).map((r) => r.id));
+  const found = new Set((await db`SELECT id FROM tasks WHERE id IN (${idList})`).map((r) => r.id));
   throw new NotFoundError("task", list.find((id) => !found.has(id)) ?? list[0]);
 }
 
