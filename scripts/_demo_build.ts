@@ -6,19 +6,10 @@ import type { Db } from "../src/db.ts";
 import { insertBuildData, listBuildData } from "../src/build_data.ts";
 import {
   insertBootAction,
+  newBootActionId,
   putBootActionContext,
   setBootActionStatus,
 } from "../src/boot_actions.ts";
-
-const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/** A ULID: 48 bits of milliseconds, 80 random bits, Crockford base 32. */
-function ulid(ms = Date.now()): string {
-  let time = "";
-  for (let i = 0, t = ms; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
-  const random = crypto.getRandomValues(new Uint8Array(16));
-  return time + Array.from(random, (b) => CROCKFORD[b % 32]).join("");
-}
 
 /**
  * Records what deploying `nodeName` under task `taskId` leaves behind: build
@@ -50,14 +41,14 @@ export async function recordNodeBuild(db: Db, nodeName: string, taskId: string):
   const identityKey = crypto.getRandomValues(new Uint8Array(32));
   await putBootActionContext(db, { nodeName, taskId, identityKey });
   const hello = await insertBootAction(db, {
-    actionId: ulid(),
+    actionId: newBootActionId(),
     nodeName,
     actionName: "hello_world",
     taskId,
     identityKey,
   });
   await insertBootAction(db, {
-    actionId: ulid(),
+    actionId: newBootActionId(),
     nodeName,
     actionName: "ntp_config",
     taskId,

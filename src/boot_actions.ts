@@ -297,6 +297,29 @@ export async function listBootActions(
   return Object.fromEntries(rows.map((row) => [row.action_name, toBootAction(row)]));
 }
 
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/**
+ * Makes a new boot-action id: a ULID (48 bits of milliseconds, then 80
+ * random bits, in Crockford base 32), so ids sort by creation time.
+ *
+ * @param ms The time part, in milliseconds since the epoch.
+ * @returns A 26-character ULID.
+ *
+ * @example Usage
+ * ```ts
+ * import { newBootActionId } from "@drydock/statemgmt";
+ * console.log(newBootActionId().length); // 26
+ * ```
+ */
+export function newBootActionId(ms: number = Date.now()): string {
+  let time = "";
+  for (let i = 0, t = ms; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
+  // 256 is a multiple of 32, so each byte gives one uniform character.
+  const random = crypto.getRandomValues(new Uint8Array(16));
+  return time + Array.from(random, (b) => CROCKFORD[b % 32]).join("");
+}
+
 /**
  * Compares a presented identity key with the expected one in constant
  * time: the work depends only on the expected key's length, never on where

@@ -5,6 +5,7 @@ import {
   identityKeysEqual,
   insertBootAction,
   listBootActions,
+  newBootActionId,
   putBootActionContext,
   setBootActionStatus,
   verifyBootActionKey,
@@ -19,23 +20,13 @@ const TASK = "11111111-1111-4111-8111-111111111111";
 const OTHER_TASK = "22222222-2222-4222-8222-222222222222";
 const TABLES = ["boot_actions", "boot_action_statuses"];
 
-const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/** A ULID: 48 bits of milliseconds, 80 random bits, Crockford base 32. */
-function ulid(ms = Date.now()): string {
-  let time = "";
-  for (let i = 0, t = ms; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
-  const random = crypto.getRandomValues(new Uint8Array(16));
-  return time + Array.from(random, (b) => CROCKFORD[b % 32]).join("");
-}
-
 function newKey(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(32));
 }
 
 function action(over: Partial<Parameters<typeof insertBootAction>[1]> = {}) {
   return {
-    actionId: ulid(),
+    actionId: newBootActionId(),
     nodeName: "compute01",
     actionName: "hello_world",
     taskId: TASK,
@@ -101,7 +92,7 @@ dbTest("insertBootAction takes a given status", async (sql) => {
 });
 
 dbTest("a ULID is case-insensitive: stored upper case, found in either case", async (sql) => {
-  const id = ulid();
+  const id = newBootActionId();
   const inserted = await insertBootAction(sql, action({ actionId: id.toLowerCase() }));
   assertEquals(inserted.actionId, id);
   assertEquals((await getBootAction(sql, id.toLowerCase()))?.actionId, id);
@@ -126,14 +117,17 @@ dbTest("setBootActionStatus updates and returns the action", async (sql) => {
 });
 
 dbTest("setBootActionStatus on a missing action throws NotFoundError", async (sql) => {
-  const err = await assertRejects(() => setBootActionStatus(sql, ulid(), "success"), NotFoundError);
+  const err = await assertRejects(
+    () => setBootActionStatus(sql, newBootActionId(), "success"),
+    NotFoundError,
+  );
   assertEquals(err.entity, "boot action");
   assertEquals(await countRows(sql, ["boot_action_statuses"]), { boot_action_statuses: 0 });
 });
 
 dbTest("getBootAction returns null for a missing action", async (sql) => {
   await insertBootAction(sql, action());
-  assertEquals(await getBootAction(sql, ulid()), null);
+  assertEquals(await getBootAction(sql, newBootActionId()), null);
 });
 
 dbTest("listBootActions keys a node's actions by name", async (sql) => {
@@ -150,8 +144,14 @@ dbTest("listBootActions keys a node's actions by name", async (sql) => {
 dbTest("listBootActions lists the newest action of a name after a redeployment", async (sql) => {
   const t0 = Date.now();
   // The newer one is inserted first: the ULID's time orders them, not insertion.
-  const newer = await insertBootAction(sql, action({ actionId: ulid(t0), taskId: OTHER_TASK }));
-  await insertBootAction(sql, action({ actionId: ulid(t0 - 60_000), status: "success" }));
+  const newer = await insertBootAction(
+    sql,
+    action({ actionId: newBootActionId(t0), taskId: OTHER_TASK }),
+  );
+  await insertBootAction(
+    sql,
+    action({ actionId: newBootActionId(t0 - 60_000), status: "success" }),
+  );
   assertEquals(await listBootActions(sql, "compute01"), { hello_world: newer });
 });
 
@@ -208,7 +208,7 @@ dbTest(
         "nodeName",
         () => putBootActionContext(sql, { nodeName: long, taskId: TASK, identityKey: newKey() }),
       ],
-      ["status", () => setBootActionStatus(sql, ulid(), "complete" as ActionResult)],
+      ["status", () => setBootActionStatus(sql, newBootActionId(), "complete" as ActionResult)],
       ["actionId", () => setBootActionStatus(sql, "not-a-ulid", "success")],
       ["actionId", () => getBootAction(sql, "not-a-ulid")],
       ["nodeName", () => getBootActionContext(sql, long)],
@@ -283,5 +283,9 @@ dbTest("verifyBootActionKey checks a report's key against the action's", async (
   assertEquals(await verifyBootActionKey(sql, inserted.actionId, inserted.identityKey), true);
   assertEquals(await verifyBootActionKey(sql, inserted.actionId, newKey()), false);
   assertEquals(await verifyBootActionKey(sql, inserted.actionId, new Uint8Array(0)), false);
-  assertEquals(await verifyBootActionKey(sql, ulid(), new Uint8Array(32)), false, "no action");
+  assertEquals(
+    await verifyBootActionKey(sql, newBootActionId(), new Uint8Array(32)),
+    false,
+    "no action",
+  );
 });
