@@ -8,6 +8,7 @@
  * the peak memory of streaming every task with iterateTasks.
  */
 import postgres from "postgres";
+import { startProxy } from "../tests/fault/_proxy.ts";
 import { claimNextTask, getTask, listSubtasks, listTasks } from "../mod.ts";
 import type { Sql } from "../src/db.ts";
 import { type BenchRow, benchSchema, compare, config } from "./_harness.ts";
@@ -336,6 +337,50 @@ async function streamAll(url: string, size: number): Promise<BenchRow> {
  * their messages in one statement, ids as JSON or as an IN list, grouped
  * in JS) and against 1,001 statements (the tasks, then one per task).
  */
+/**
+ * The same read over a slower link — a loopback proxy that holds each
+ * chunk 1 ms each way, as between hosts — where the 1,001-statement form
+ * pays its round trips in full.
+ */
+async function overSlowerLink(url: string, quick: boolean): Promise<BenchRow> {
+  const target = new URL(url);
+  const proxy = startProxy(
+    { hostname: target.hostname, port: Number(target.port || 5432) },
+    { delayMs: 1 },
+  );
+  const sql = postgres(proxy.url(url), { max: 1, onnotice: () => {} });
+  try {
+    const time = async (runs: number, fn: () => Promise<unknown>) => {
+      const ms: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        await fn();
+        ms.push(performance.now() - t);
+      }
+      return percentile(ms, 50);
+    };
+    const rtt = await time(20, () => sql`SELECT 1`);
+    const ours = await time(quick ? 1 : 3, () => listTasks(sql, { limit: 1000, messages: true }));
+    const statements = await time(quick ? 1 : 2, async () => {
+      const tasks = await sql`SELECT * FROM tasks ORDER BY created, id LIMIT 1000`;
+      for (const t of tasks) {
+        await sql`SELECT * FROM result_messages WHERE task_id = ${t.id} ORDER BY sequence`;
+      }
+    });
+    return {
+      name: `reading 1,000 tasks × 10 messages over a ${rtt.toFixed(1)} ms round trip: ` +
+        "listTasks(messages) vs 1,001 statements (target ≥ 40×)",
+      opsPerSec: 1000 / ours,
+      baselineOpsPerSec: 1000 / statements,
+      ratio: statements / ours,
+      extra: { roundTripMs: rtt, oursMs: ours, statementsMs: statements },
+    };
+  } finally {
+    await sql.end();
+    await proxy.close();
+  }
+}
+
 async function readWithMessages(quick: boolean): Promise<BenchRow[]> {
   const cfg = config(quick);
   const db = await benchSchema(2);
@@ -416,6 +461,7 @@ async function readWithMessages(quick: boolean): Promise<BenchRow[]> {
       rtt.push(performance.now() - t);
     }
     rows[2].extra = { roundTripMs: percentile(rtt, 50) };
+    rows.push(await overSlowerLink(db.url, quick));
     return rows;
   } finally {
     await db.drop();

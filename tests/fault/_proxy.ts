@@ -2,7 +2,8 @@
  * A loopback TCP proxy for fault tests: it sits between a client and
  * PostgreSQL and can cut the link (close every connection and refuse new
  * ones) or partition it (stop forwarding bytes while the sockets stay open,
- * as a dropped network does), then heal.
+ * as a dropped network does), then heal. With `delayMs` it models a slower
+ * link, for the bench.
  */
 
 /** Where the proxy forwards to. */
@@ -47,8 +48,15 @@ function isClosedError(err: unknown): boolean {
     err instanceof Deno.errors.NotConnected;
 }
 
+/** Options of {@linkcode startProxy}. */
+export interface ProxyOptions {
+  /** Hold every chunk this long before forwarding it, each way: a slower link. */
+  delayMs?: number;
+}
+
 /** Starts a proxy on 127.0.0.1 (a free port) forwarding to `target`. */
-export function startProxy(target: ProxyTarget): TcpProxy {
+export function startProxy(target: ProxyTarget, opts: ProxyOptions = {}): TcpProxy {
+  const delayMs = opts.delayMs ?? 0;
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const links = new Set<Link>();
   const tasks = new Set<Promise<void>>();
@@ -83,6 +91,7 @@ export function startProxy(target: ProxyTarget): TcpProxy {
       while (!link.closed) {
         const n = await from.read(buf);
         if (n === null) break;
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
         // A partition holds the bytes here until it heals.
         while (paused && !link.closed) await gate.promise;
         if (link.closed) break;
