@@ -49,3 +49,27 @@ export function toResultMessage(row: any): ResultMessage {
     extra: row.extra ?? null,
   };
 }
+
+/**
+ * Runs a statement given as text with `$n` parameters, prepared once per
+ * connection. The hot paths build their text once per shape and come here,
+ * skipping postgres.js's fragment assembly, which costs more per call than
+ * the round trip's client side (measured: claimNextTask 0.84× → 1.0× raw).
+ */
+export function query(db: Db, text: string, params: unknown[]): Promise<Rows> {
+  // deno-lint-ignore no-explicit-any
+  return db.unsafe(text, params as any[], { prepare: true });
+}
+
+/** The rows of {@linkcode query}, and how many the statement affected. */
+// deno-lint-ignore no-explicit-any
+export type Rows = any[] & { count: number };
+
+/** Numbers parameters as they are added: `p.add(v)` returns `$n`. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}

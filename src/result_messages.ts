@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Db, jsonParam, toResultMessage } from "./db.ts";
+import { type Db, jsonParam, query, toResultMessage } from "./db.ts";
 import { NotFoundError } from "./errors.ts";
 import { parse } from "./_validation.ts";
 import { taskId } from "./_schemas.ts";
@@ -78,6 +78,14 @@ const listOptions = z.strictObject({
   limit: z.number().int().min(1).max(10_000).default(1000),
 });
 
+const APPEND = `
+    WITH task AS (SELECT id FROM tasks WHERE id = $1::uuid FOR NO KEY UPDATE)
+    INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
+    SELECT task.id, $2::text, $3::boolean, $4::text, $5::text,
+           coalesce($6::timestamptz, clock_timestamp()), $7::text::jsonb
+    FROM task
+    RETURNING sequence, task_id, message, error, context, context_type, ts, extra`;
+
 /**
  * Appends a message to a task. Appends to one task are serialised on the
  * task's row, so sequences are assigned in commit order: a reader paging
@@ -102,14 +110,15 @@ export async function appendResultMessage(
 ): Promise<ResultMessage> {
   const tid = parse(taskId, id);
   const m = parse(messageInput, input);
-  const [row] = await db`
-    WITH task AS (SELECT id FROM tasks WHERE id = ${tid} FOR NO KEY UPDATE)
-    INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
-    SELECT task.id, ${m.message}, ${m.error}, ${m.context ?? null}, ${m.contextType ?? null},
-           coalesce(${m.ts ?? null}::timestamptz, clock_timestamp()),
-           ${jsonParam(m.extra)}::text::jsonb
-    FROM task
-    RETURNING sequence, task_id, message, error, context, context_type, ts, extra`;
+  const [row] = await query(db, APPEND, [
+    tid,
+    m.message,
+    m.error,
+    m.context ?? null,
+    m.contextType ?? null,
+    m.ts ?? null,
+    jsonParam(m.extra),
+  ]);
   if (!row) throw new NotFoundError("task", tid);
   return toResultMessage(row);
 }

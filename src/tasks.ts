@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Db, jsonParam, type Sql, toDate, toDateOrNull } from "./db.ts";
+import { type Db, jsonParam, Params, query, type Sql, toDate, toDateOrNull } from "./db.ts";
 import { ConflictError, NotFoundError, NotLeaderError } from "./errors.ts";
 import type { Lease } from "./leadership/lease.ts";
 import type { ResultMessage } from "./result_messages.ts";
@@ -356,7 +356,7 @@ const MESSAGES_COLUMN = `,
     (SELECT json_agg(json_build_array(m.sequence, m.message, m.error, m.context,
                                       m.context_type, m.ts, m.extra) ORDER BY m.sequence)::text
        FROM result_messages m WHERE m.task_id = t.id) AS messages`;
-const COLUMNS: Record<string, string> = {
+export const COLUMNS: Record<string, string> = {
   "true:false": BASE_COLUMNS + DERIVED_COLUMNS,
   "true:true": BASE_COLUMNS + DERIVED_COLUMNS + MESSAGES_COLUMN,
   "false:false": BASE_COLUMNS + ",\n    0 AS error_count, NULL AS subtask_ids",
@@ -436,7 +436,11 @@ export async function getTask(
 ): Promise<Task | null> {
   const tid = parse(taskId, id);
   const messages = parse(getOptions, opts).messages;
-  const [row] = await db`SELECT ${taskColumns(db, messages)} FROM tasks t WHERE t.id = ${tid}`;
+  const [row] = await query(
+    db,
+    `SELECT ${COLUMNS[`true:${messages}`]} FROM tasks t WHERE t.id = $1::uuid`,
+    [tid],
+  );
   return row ? toTask(row) : null;
 }
 
@@ -458,19 +462,25 @@ export async function getTask(
 export async function listTasks(db: Db, opts: ListTasksOptions = {}): Promise<Task[]> {
   const o = parse(listOptions, opts);
   const statuses = o.status === undefined ? null : [o.status].flat();
-  const rows = await db`
-    SELECT ${taskColumns(db, o.messages)} FROM tasks t
+  const q = new Params();
+  const rows = await query(
+    db,
+    `SELECT ${COLUMNS[`true:${o.messages}`]} FROM tasks t
     WHERE true
-      ${statuses ? db`AND t.status IN ${db(statuses)}` : db``}
-      ${o.action ? db`AND t.action = ${o.action}` : db``}
-      ${o.parentTaskId ? db`AND t.parent_task_id = ${o.parentTaskId}` : db``}
+      ${statuses ? `AND t.status IN (${statuses.map((v) => `${q.add(v)}::text`).join(", ")})` : ""}
+      ${o.action ? `AND t.action = ${q.add(o.action)}::text` : ""}
+      ${o.parentTaskId ? `AND t.parent_task_id = ${q.add(o.parentTaskId)}::uuid` : ""}
       ${
-    o.after
-      ? db`AND (t.created, t.id) > (SELECT a.created, a.id FROM tasks a WHERE a.id = ${o.after})`
-      : db``
-  }
+      o.after
+        ? `AND (t.created, t.id) > (SELECT a.created, a.id FROM tasks a WHERE a.id = ${
+          q.add(o.after)
+        }::uuid)`
+        : ""
+    }
     ORDER BY t.created, t.id
-    LIMIT ${o.limit}`;
+    LIMIT ${o.limit}`,
+    q.values,
+  );
   return rows.map(toTask);
 }
 
@@ -574,17 +584,28 @@ export async function listSubtasks(
 export async function createTask(db: Db, input: TaskInput): Promise<Task> {
   const t = parse(taskInput, input);
   const id = t.id ?? crypto.randomUUID();
-  const rows = await db`
-    INSERT INTO tasks AS t (id, parent_task_id, action, status, design_ref, node_filter,
-                            request_context, retry, created_by)
-    VALUES (${id}, ${t.parentTaskId ?? null}, ${t.action}, ${t.status}, ${t.designRef ?? null},
-            ${jsonParam(t.nodeFilter)}::text::jsonb, ${jsonParam(t.requestContext)}::text::jsonb,
-            ${t.retry}, ${t.createdBy ?? null})
-    RETURNING ${taskColumns(db, false, false)}`.catch((err) => {
+  const rows = await query(db, INSERT_TASK, [
+    id,
+    t.parentTaskId ?? null,
+    t.action,
+    t.status,
+    t.designRef ?? null,
+    jsonParam(t.nodeFilter),
+    jsonParam(t.requestContext),
+    t.retry,
+    t.createdBy ?? null,
+  ]).catch((err) => {
     throw mapWriteError(err, id, t.parentTaskId ?? null);
   });
   return toTask(rows[0]);
 }
+
+const INSERT_TASK = `
+    INSERT INTO tasks AS t (id, parent_task_id, action, status, design_ref, node_filter,
+                            request_context, retry, created_by)
+    VALUES ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text::jsonb, $7::text::jsonb,
+            $8::int, $9::text)
+    RETURNING ${COLUMNS["false:false"]}`;
 
 /**
  * Creates many tasks in one statement, all or none. Tasks are created in
@@ -655,15 +676,17 @@ export async function updateTask(
   const tid = parse(taskId, id);
   const p = parse(taskPatch, patch);
   const o = parse(updateOptions, opts);
-  const set = patchSet(db, p);
-
-  const [row] = await db`
-    ${o.lease ? fence(db, o.lease) : db``}
-    UPDATE tasks t SET ${set}
-    WHERE t.id = ${tid}
-      ${o.expectedVersion !== undefined ? db`AND t.version = ${o.expectedVersion}` : db``}
-      ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
-    RETURNING ${taskColumns(db, false)}`;
+  const q = new Params();
+  const [row] = await query(
+    db,
+    `${o.lease ? fenceSql(q, o.lease) : ""}
+    UPDATE tasks t SET ${patchSet(q, p)}
+    WHERE t.id = ${q.add(tid)}::uuid
+      ${o.expectedVersion !== undefined ? `AND t.version = ${q.add(o.expectedVersion)}::int` : ""}
+      ${o.lease ? "AND EXISTS (SELECT 1 FROM fence)" : ""}
+    RETURNING ${COLUMNS["true:false"]}`,
+    q.values,
+  );
   if (row) return toTask(row);
   return await explainMissedWrite(db, tid, o);
 }
@@ -705,17 +728,23 @@ export async function updateTasks(
   const o = parse(updateOptions.omit({ expectedVersion: true }), opts);
   if (list.length === 0) return 0;
   // Ids as one JSON parameter: one statement text (and plan) for every batch size.
-  const idList = db`SELECT jsonb_array_elements_text(${JSON.stringify(list)}::text::jsonb)::uuid`;
-  const { count } = await db`
-    ${o.lease ? db`${fence(db, o.lease)},` : db`WITH`} locked AS (
-      SELECT id FROM tasks WHERE id IN (${idList})
-      ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
+  const q = new Params();
+  const idsParam = q.add(JSON.stringify(list));
+  const { count } = await query(
+    db,
+    `${o.lease ? `${fenceSql(q, o.lease)},` : "WITH"} locked AS (
+      SELECT id FROM tasks
+      WHERE id IN (SELECT jsonb_array_elements_text(${idsParam}::text::jsonb)::uuid)
+      ${o.lease ? "AND EXISTS (SELECT 1 FROM fence)" : ""}
       ORDER BY id FOR NO KEY UPDATE
     )
-    UPDATE tasks t SET ${patchSet(db, p)}
+    UPDATE tasks t SET ${patchSet(q, p)}
     FROM locked
-    WHERE t.id = locked.id AND (SELECT count(*) FROM locked) = ${list.length}`;
+    WHERE t.id = locked.id AND (SELECT count(*) FROM locked) = ${q.add(list.length)}::int`,
+    q.values,
+  );
   if (count === list.length) return count;
+  const idList = db`SELECT jsonb_array_elements_text(${JSON.stringify(list)}::text::jsonb)::uuid`;
   if (o.lease) {
     const [{ live }] = await db`
       SELECT EXISTS (${fence(db, o.lease)} SELECT 1 FROM fence) AS live`;
@@ -810,35 +839,48 @@ export async function claimNextTask(db: Db, opts: ClaimOptions = {}): Promise<Ta
  */
 export async function claimTasks(db: Db, opts: ClaimTasksOptions): Promise<Task[]> {
   const o = parse(claimOptions, opts);
-  const claimedBy = o.claimedBy ?? o.lease?.holder ?? null;
-  const pick = db`
+  const p = new Params();
+  const claimedBy = p.add(o.claimedBy ?? o.lease?.holder ?? null);
+  const term = p.add(o.lease?.term ?? null);
+  const fenceCte = o.lease ? fenceSql(p, o.lease) : "";
+  const pick = `
     SELECT id FROM tasks
     WHERE status = 'queued'
-      ${o.actions ? db`AND action IN ${db(o.actions)}` : db``}
-      ${o.lease ? db`AND EXISTS (SELECT 1 FROM fence)` : db``}
+      ${o.actions ? `AND action = ANY(${textArraySql(p, o.actions)})` : ""}
+      ${o.lease ? "AND EXISTS (SELECT 1 FROM fence)" : ""}
     ORDER BY created, id
     LIMIT ${o.limit}
     FOR UPDATE SKIP LOCKED`;
-  // One task: a scalar subquery (measured fastest); several: an array of ids,
-  // so the picking subquery runs once.
-  const claim = db`
+  // The limit (a validated integer) is part of the text: as a parameter,
+  // PostgreSQL's generic plan guessed 10% of the queue and walked the
+  // created index past every claimed task (measured 1.19 ms vs 0.75 ms per
+  // claim at 40k tasks). One task: a scalar subquery (measured fastest);
+  // several: an array of ids, so the picking subquery runs once.
+  const claim = `
     UPDATE tasks t
-    SET status = 'running', claimed_by = ${claimedBy}, claimed_term = ${o.lease?.term ?? null},
+    SET status = 'running', claimed_by = ${claimedBy}::text, claimed_term = ${term}::bigint,
         updated = clock_timestamp(), version = t.version + 1
-    WHERE ${o.limit === 1 ? db`t.id = (${pick})` : db`t.id = ANY(ARRAY(${pick}))`}
-    RETURNING ${taskColumns(db, false)}`;
+    WHERE ${o.limit === 1 ? `t.id = (${pick})` : `t.id = ANY(ARRAY(${pick}))`}
+    RETURNING ${COLUMNS["true:false"]}`;
   if (!o.lease) {
-    const rows = o.limit === 1
-      ? await claim
-      : await db`WITH claimed AS (${claim}) SELECT * FROM claimed ORDER BY created, id`;
+    const rows = await query(
+      db,
+      o.limit === 1
+        ? claim
+        : `WITH claimed AS (${claim}) SELECT * FROM claimed ORDER BY created, id`,
+      p.values,
+    );
     return rows.map(toTask);
   }
   // Fenced: one row always comes back, saying whether the lease held.
-  const rows = await db`
-    ${fence(db, o.lease)}, claimed AS (${claim})
+  const rows = await query(
+    db,
+    `${fenceCte}, claimed AS (${claim})
     SELECT EXISTS (SELECT 1 FROM fence) AS fenced, claimed.*
     FROM (VALUES (1)) AS one LEFT JOIN claimed ON true
-    ORDER BY claimed.created, claimed.id`;
+    ORDER BY claimed.created, claimed.id`,
+    p.values,
+  );
   if (!rows[0].fenced) throw notLeader(o.lease);
   return rows.filter((r) => r.id !== null).map(toTask);
 }
@@ -1018,25 +1060,25 @@ export async function watchTasks(
 
 // ---------------------------------------------------------------- helpers
 
-/** The SET list of a validated patch: the fields given, plus version and updated. */
-function patchSet(db: Db, p: z.output<typeof taskPatch>) {
-  const sets = [db`version = t.version + 1`, db`updated = clock_timestamp()`];
-  if (p.status !== undefined) sets.push(db`status = ${p.status}`);
-  if (p.retry !== undefined) sets.push(db`retry = ${p.retry}`);
-  if (p.designRef !== undefined) sets.push(db`design_ref = ${p.designRef}`);
-  if (p.nodeFilter !== undefined) {
-    sets.push(db`node_filter = ${jsonParam(p.nodeFilter)}::text::jsonb`);
-  }
+/** The SET list of a validated patch as text (the fields given, plus version and updated). */
+function patchSet(q: Params, p: z.output<typeof taskPatch>): string {
+  const sets = ["version = t.version + 1", "updated = clock_timestamp()"];
+  const set = (column: string, value: unknown, cast: string) =>
+    sets.push(`${column} = ${q.add(value)}::${cast}`);
+  if (p.status !== undefined) set("status", p.status, "text");
+  if (p.retry !== undefined) set("retry", p.retry, "int");
+  if (p.designRef !== undefined) set("design_ref", p.designRef, "text");
+  if (p.nodeFilter !== undefined) set("node_filter", jsonParam(p.nodeFilter), "text::jsonb");
   if (p.requestContext !== undefined) {
-    sets.push(db`request_context = ${jsonParam(p.requestContext)}::text::jsonb`);
+    set("request_context", jsonParam(p.requestContext), "text::jsonb");
   }
   const r = p.result ?? {};
-  if (r.status !== undefined) sets.push(db`result_status = ${r.status}`);
-  if (r.message !== undefined) sets.push(db`result_message = ${r.message}`);
-  if (r.reason !== undefined) sets.push(db`result_reason = ${r.reason}`);
-  if (r.successes !== undefined) sets.push(db`result_successes = ${textArray(db, r.successes)}`);
-  if (r.failures !== undefined) sets.push(db`result_failures = ${textArray(db, r.failures)}`);
-  return sets.reduce((acc, s) => db`${acc}, ${s}`);
+  if (r.status !== undefined) set("result_status", r.status, "text");
+  if (r.message !== undefined) set("result_message", r.message, "text");
+  if (r.reason !== undefined) set("result_reason", r.reason, "text");
+  if (r.successes !== undefined) sets.push(`result_successes = ${textArraySql(q, r.successes)}`);
+  if (r.failures !== undefined) sets.push(`result_failures = ${textArraySql(q, r.failures)}`);
+  return sets.join(", ");
 }
 
 /** A `fence` CTE: the lease row, locked FOR SHARE, if and only if the lease is current. */
@@ -1049,15 +1091,25 @@ function fence(db: Db, lease: Lease) {
   )`;
 }
 
+/** {@linkcode fence} as text for {@linkcode query}, its parameters added to `p`. */
+function fenceSql(p: Params, lease: Lease): string {
+  return `WITH fence AS (
+    SELECT term FROM leader_leases
+    WHERE election = ${p.add(lease.election)}::text AND holder = ${p.add(lease.holder)}::text
+      AND term = ${p.add(lease.term)}::bigint AND expires_at > clock_timestamp()
+    FOR SHARE
+  )`;
+}
+
+/** A `text[]` sent as one JSON parameter (postgres.js may not know array types yet). */
+function textArraySql(p: Params, values: string[]): string {
+  return `ARRAY(SELECT jsonb_array_elements_text(${p.add(JSON.stringify(values))}::text::jsonb))`;
+}
+
 function notLeader(lease: Lease): NotLeaderError {
   return new NotLeaderError(
     `${lease.holder} is not the leader of "${lease.election}" at term ${lease.term}`,
   );
-}
-
-/** A `text[]` parameter sent as JSON (postgres.js may not know array types yet). */
-function textArray(db: Db, values: string[]) {
-  return db`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(values)}::text::jsonb))`;
 }
 
 /** After an update matched no row: says why, as the right error. */

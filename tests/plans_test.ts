@@ -91,3 +91,35 @@ dbTest(
     await assertIndexBacked(ctx, "result messages");
   },
 );
+
+dbTest(
+  "claims read the queue's own index even when statistics say every task is queued",
+  async (sql, ctx) => {
+    // A queue filled and analysed: the statistics say "all queued", so an
+    // index in (created, id) order over every task costs the same as the
+    // queue's partial index. A plan made now is cached, and as the queue
+    // drains it would walk past every task already claimed.
+    await sql`
+      INSERT INTO tasks (id, action, status, created)
+      SELECT gen_random_uuid(), 'deploy_node', 'queued',
+             clock_timestamp() + i * interval '1 microsecond'
+      FROM generate_series(1, 20000) AS i`;
+    await sql`ANALYZE tasks`;
+    ctx.calls.length = 0;
+    assert(await claimNextTask(sql, { claimedBy: "plan" }) !== null);
+    const { query, params } = ctx.calls[0];
+    const explain = ctx.connect({ max: 1 });
+    for (const mode of ["auto", "force_generic_plan"]) {
+      const plans = await explain.begin(async (tx) => {
+        await tx.unsafe(`SET LOCAL plan_cache_mode = ${mode}`);
+        // deno-lint-ignore no-explicit-any
+        return await tx.unsafe(`EXPLAIN (FORMAT JSON) ${query}`, params as any[]);
+      });
+      const indexes = JSON.stringify(plans[0]["QUERY PLAN"]).match(/"Index Name":"[a-z_]+"/g);
+      assert(
+        indexes?.includes('"Index Name":"tasks_queued_idx"'),
+        `claim (${mode}) does not read tasks_queued_idx: ${indexes}`,
+      );
+    }
+  },
+);
