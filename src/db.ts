@@ -58,6 +58,8 @@ export function toResultMessage(row: any): ResultMessage {
  */
 export function query(db: Db, text: string, params: unknown[]): Promise<Rows> {
   // deno-lint-ignore no-explicit-any
+  // Without parameters postgres.js would use the simple protocol, which
+  // plans the statement on every call: every caller passes at least one.
   return db.unsafe(text, params as any[], { prepare: true });
 }
 

@@ -478,7 +478,7 @@ export async function listTasks(db: Db, opts: ListTasksOptions = {}): Promise<Ta
         : ""
     }
     ORDER BY t.created, t.id
-    LIMIT ${o.limit}`,
+    LIMIT ${q.add(o.limit)}::int`,
     q.values,
   );
   return rows.map(toTask);
