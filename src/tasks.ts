@@ -348,8 +348,9 @@ const BASE_COLUMNS = `
     t.result_status, t.result_message, t.result_reason,
     array_to_json(t.result_successes)::text AS result_successes,
     array_to_json(t.result_failures)::text AS result_failures`;
-const DERIVED_COLUMNS = `,
-    (SELECT count(*) FROM result_messages e WHERE e.task_id = t.id AND e.error) AS error_count,
+const ERROR_COUNT_COLUMN = `,
+    (SELECT count(*) FROM result_messages e WHERE e.task_id = t.id AND e.error) AS error_count`;
+const SUBTASKS_COLUMN = `,
     (SELECT json_agg(c.id ORDER BY c.created, c.id)::text
        FROM tasks c WHERE c.parent_task_id = t.id) AS subtask_ids`;
 const MESSAGES_COLUMN = `,
@@ -357,8 +358,9 @@ const MESSAGES_COLUMN = `,
                                       m.context_type, m.ts, m.extra) ORDER BY m.sequence)::text
        FROM result_messages m WHERE m.task_id = t.id) AS messages`;
 export const COLUMNS: Record<string, string> = {
-  "true:false": BASE_COLUMNS + DERIVED_COLUMNS,
-  "true:true": BASE_COLUMNS + DERIVED_COLUMNS + MESSAGES_COLUMN,
+  "true:false": BASE_COLUMNS + ERROR_COUNT_COLUMN + SUBTASKS_COLUMN,
+  // With the messages at hand, the error count is counted from them.
+  "true:true": BASE_COLUMNS + SUBTASKS_COLUMN + MESSAGES_COLUMN,
   "false:false": BASE_COLUMNS + ",\n    0 AS error_count, NULL AS subtask_ids",
 };
 
@@ -393,7 +395,7 @@ function toTask(row: any): Task {
       reason: row.result_reason,
       successes: jsonList(row.result_successes),
       failures: jsonList(row.result_failures),
-      errorCount: Number(row.error_count),
+      errorCount: Number(row.error_count ?? 0),
     },
     subtaskIds: jsonList(row.subtask_ids),
   };
@@ -409,6 +411,7 @@ function toTask(row: any): Task {
       ts: toDate(ts),
       extra: extra ?? null,
     }));
+    task.result.errorCount = task.messages.filter((m) => m.error).length;
   }
   return task;
 }
