@@ -357,7 +357,7 @@ const MESSAGES_COLUMN = `,
     (SELECT json_agg(json_build_array(m.sequence, m.message, m.error, m.context,
                                       m.context_type, m.ts, m.extra) ORDER BY m.sequence)::text
        FROM result_messages m WHERE m.task_id = t.id) AS messages`;
-export const COLUMNS: Record<string, string> = {
+const COLUMNS: Record<string, string> = {
   "true:false": BASE_COLUMNS + ERROR_COUNT_COLUMN + SUBTASKS_COLUMN,
   // With the messages at hand, the error count is counted from them.
   "true:true": BASE_COLUMNS + SUBTASKS_COLUMN + MESSAGES_COLUMN,

@@ -85,3 +85,33 @@ dbTest(
     assert(ctx.statements.length <= 2, `${ctx.statements.length} statements`);
   },
 );
+
+dbTest(
+  "appends to one task follow commit order: a reader paging by sequence never skips one",
+  async (sql, ctx) => {
+    const task = await createTask(sql, { action: "deploy_nodes" });
+    const other = await createTask(sql, { action: "deploy_nodes" });
+    const writer = ctx.connect({ max: 1 });
+    let late = 0;
+    let afterCommit: Promise<number> | undefined;
+    await writer.begin(async (tx) => {
+      late = (await appendResultMessage(tx, task.id, { message: "in a long transaction" }))
+        .sequence;
+      // Another append to the same task waits for this transaction to end…
+      afterCommit = appendResultMessage(sql, task.id, { message: "after" }).then((m) => m.sequence);
+      // …while appends to other tasks do not.
+      await appendResultMessage(sql, other.id, { message: "elsewhere" });
+      const settled = await Promise.race([
+        afterCommit.then(() => "appended"),
+        new Promise<string>((resolve) => setTimeout(() => resolve("waiting"), 300)),
+      ]);
+      assertEquals(settled, "waiting");
+      // A reader now sees nothing past the last committed message.
+      assertEquals(await listResultMessages(sql, task.id), []);
+    });
+    const after = await afterCommit!;
+    assert(after > late, `the waiting append took ${after}, not after ${late}`);
+    const read = await listResultMessages(sql, task.id);
+    assertEquals(read.map((m) => m.message), ["in a long transaction", "after"]);
+  },
+);
