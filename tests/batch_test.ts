@@ -138,6 +138,8 @@ dbTest(
       () => updateTasks(sql, [created[0].id, missing], { status: "queued" }),
       NotFoundError,
     );
+    await assertRejects(() => updateTasks(sql, [missing], { status: "queued" }), NotFoundError);
+    assertEquals(await updateTasks(sql, [created[1].id], { retry: 1 }), 1, "one task");
     await assertRejects(() => updateTasks(sql, ["x"], { status: "queued" }), ValidationError);
     assertEquals((await getTask(sql, created[0].id))?.status, "complete", "nothing written");
     assertEquals(await updateTasks(sql, [], { status: "queued" }), 0);
