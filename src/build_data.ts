@@ -8,8 +8,7 @@
  * @module
  */
 import { z } from "zod";
-import type { Db } from "./db.ts";
-import { toDate } from "./db.ts";
+import { type Db, Params, query, toDate } from "./db.ts";
 import { parse } from "./_validation.ts";
 import { taskId } from "./_schemas.ts";
 
@@ -101,6 +100,13 @@ const listSchema = z.object({
   includeData: z.boolean().default(true),
 }).strict();
 
+const INSERT = `
+    INSERT INTO build_data
+      (node_name, task_id, collected_date, generator, data_format, data_element)
+    VALUES ($1::text, $2::uuid, coalesce($3::timestamptz, clock_timestamp()),
+            $4::text, $5::text, $6::text)
+    RETURNING id, node_name, task_id, collected_date, generator, data_format`;
+
 /**
  * Records one piece of build data collected from a node.
  *
@@ -125,13 +131,14 @@ const listSchema = z.object({
  */
 export async function insertBuildData(db: Db, input: InsertBuildDataInput): Promise<BuildData> {
   const v = parse(insertSchema, input);
-  const [row] = await db<BuildDataRow[]>`
-    INSERT INTO build_data
-      (node_name, task_id, collected_date, generator, data_format, data_element)
-    VALUES (${v.nodeName}, ${v.taskId},
-            coalesce(${v.collectedDate ?? null}::timestamptz, clock_timestamp()),
-            ${v.generator}, ${v.dataFormat}, ${v.dataElement})
-    RETURNING id, node_name, task_id, collected_date, generator, data_format`;
+  const [row] = await query(db, INSERT, [
+    v.nodeName,
+    v.taskId,
+    v.collectedDate ?? null,
+    v.generator,
+    v.dataFormat,
+    v.dataElement,
+  ]);
   // The element is not sent back: the caller already has it, and it may be large.
   return { ...toBuildData(row), dataElement: v.dataElement };
 }
@@ -160,15 +167,19 @@ export async function listBuildData(
   opts: ListBuildDataOptions = {},
 ): Promise<BuildData[]> {
   const v = parse(listSchema, opts);
-  const rows = await db<BuildDataRow[]>`
-    SELECT ${v.latest ? db`DISTINCT ON (node_name, generator)` : db``}
+  const q = new Params();
+  const rows = await query(
+    db,
+    `SELECT ${v.latest ? "DISTINCT ON (node_name, generator)" : ""}
            id, node_name, task_id, collected_date, generator, data_format
-           ${v.includeData ? db`, data_element` : db``}
+           ${v.includeData ? ", data_element" : ""}
     FROM build_data
     WHERE true
-      ${v.nodeName !== undefined ? db`AND node_name = ${v.nodeName}` : db``}
-      ${v.taskId !== undefined ? db`AND task_id = ${v.taskId}` : db``}
-    ORDER BY ${v.latest ? db`node_name, generator,` : db``} collected_date DESC, id DESC`;
+      ${v.nodeName !== undefined ? `AND node_name = ${q.add(v.nodeName)}::text` : ""}
+      ${v.taskId !== undefined ? `AND task_id = ${q.add(v.taskId)}::uuid` : ""}
+    ORDER BY ${v.latest ? "node_name, generator," : ""} collected_date DESC, id DESC`,
+    q.values,
+  );
   return rows.map(toBuildData);
 }
 

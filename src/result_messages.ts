@@ -79,11 +79,11 @@ const listOptions = z.strictObject({
 });
 
 /**
- * The first key of the advisory locks that serialise appends to a task:
- * `pg_advisory_xact_lock(APPEND_LOCK, hashtext(taskId))`, taken before the
- * sequence is drawn and held until commit, so sequences follow commit order
- * and a reader paging by `afterSequence` never skips a message. Keep your
- * own two-key advisory locks out of this first key.
+ * The first key of the advisory locks that serialise appends to a task,
+ * `pg_advisory_xact_lock(APPEND_LOCK, hashtext(schema || ':' || taskId))`:
+ * taken before the sequence is drawn and held until commit, so sequences
+ * follow commit order and a reader paging by `afterSequence` never skips a
+ * message. Keep your own two-key advisory locks out of this first key.
  *
  * An advisory lock writes nothing, where locking the task's row cost a WAL
  * record per append (measured 0.92× → 1.0× a bare INSERT) and held appends
@@ -93,7 +93,9 @@ const listOptions = z.strictObject({
 export const APPEND_LOCK = 0x73746d67; // "stmg": the first key of every append lock
 
 const APPEND = `
-    WITH locked AS (SELECT pg_advisory_xact_lock(${APPEND_LOCK}, hashtext($1::uuid::text)))
+    WITH locked AS (
+      SELECT pg_advisory_xact_lock(${APPEND_LOCK}, hashtext(current_schema() || ':' || $1::uuid::text))
+    )
     INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
     SELECT $1::uuid, $2::text, $3::boolean, $4::text, $5::text,
            coalesce($6::timestamptz, clock_timestamp()), $7::text::jsonb
@@ -206,7 +208,7 @@ export async function appendResultMessages(
   const rows = await db`
     WITH locked AS (
       SELECT count(pg_advisory_xact_lock(${APPEND_LOCK}, k)) AS locks
-      FROM (SELECT DISTINCT hashtext(id::uuid::text) AS k
+      FROM (SELECT DISTINCT hashtext(current_schema() || ':' || id::uuid::text) AS k
             FROM jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb) AS x(id)
             ORDER BY k) AS keys
     ), input AS (

@@ -34,6 +34,9 @@ dbTest("createTasks() creates a batch in one statement, in the order given", asy
   assertEquals(ctx.statements.length, 1);
   assertEquals(tasks.map((t) => (t.nodeFilter as { node_names: string[] }).node_names[0]), nodes);
   assertEquals((await getTask(sql, parent.id))?.subtaskIds, tasks.map((t) => t.id));
+  for (const t of [tasks[0], tasks[49]]) {
+    assertEquals(await getTask(sql, t.id, { messages: false }), t, "returned as stored");
+  }
   const claimed = await claimTasks(sql, { limit: 50 });
   assertEquals(claimed.map((t) => t.id), tasks.map((t) => t.id), "claimed in creation order");
 });

@@ -37,10 +37,26 @@ dbTest("a task's node filter and request context round-trip as JSON", async (sql
     filter_set: [{ filter_type: "intersection", node_names: ["n1", "n2"], node_tags: [] }],
   };
   const requestContext = { user: "admin", roles: ["admin"], request_id: "req-1", n: 1.5 };
-  const task = await createTask(sql, { action: "prepare_nodes", nodeFilter, requestContext });
+  const parent = await createTask(sql, { action: "deploy_nodes" });
+  const task = await createTask(sql, {
+    action: "prepare_nodes",
+    status: "queued",
+    parentTaskId: parent.id,
+    designRef: "file:///site/design.yaml",
+    retry: 2,
+    nodeFilter,
+    requestContext,
+  });
   const read = await getTask(sql, task.id);
   assertEquals(read?.nodeFilter, nodeFilter);
   assertEquals(read?.requestContext, requestContext);
+  assertEquals(read, { ...task, messages: [] }, "createTask returns the task as stored");
+  requestContext.roles.push("mutated");
+  assertEquals(
+    task.requestContext,
+    { ...requestContext, roles: ["admin"] },
+    "a copy, not the input",
+  );
 });
 
 dbTest("subtasks added to a task are listed, oldest first, in subtaskIds", async (sql) => {
