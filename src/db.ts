@@ -74,3 +74,9 @@ export class Params {
     return `$${this.values.length}`;
   }
 }
+
+/** The key a constraint error's detail names, e.g. `Key (id)=(…) already exists`. */
+export function uuidInDetail(err: unknown): string | undefined {
+  const detail = (err as { detail?: string }).detail ?? "";
+  return /\(([0-9a-f-]{36})\)/i.exec(detail)?.[1];
+}

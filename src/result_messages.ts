@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Db, jsonParam, query, toResultMessage } from "./db.ts";
+import { type Db, jsonParam, query, toResultMessage, uuidInDetail } from "./db.ts";
 import { NotFoundError } from "./errors.ts";
 import { parse } from "./_validation.ts";
 import { taskId } from "./_schemas.ts";
@@ -232,7 +232,5 @@ export async function appendResultMessages(
 /** A foreign-key violation on `task_id` as the {@linkcode NotFoundError} it means. */
 function missingTask(err: unknown, fallbackId: string): unknown {
   if ((err as { code?: string }).code !== "23503") return err;
-  const detail = (err as { detail?: string }).detail ?? "";
-  const id = /\(([0-9a-f-]{36})\)/i.exec(detail)?.[1] ?? fallbackId;
-  return new NotFoundError("task", id, { cause: err });
+  return new NotFoundError("task", uuidInDetail(err) ?? fallbackId, { cause: err });
 }

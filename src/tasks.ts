@@ -5,7 +5,16 @@
  * @module
  */
 import { z } from "zod";
-import { type Db, jsonParam, Params, query, type Sql, toDate, toDateOrNull } from "./db.ts";
+import {
+  type Db,
+  jsonParam,
+  Params,
+  query,
+  type Sql,
+  toDate,
+  toDateOrNull,
+  uuidInDetail,
+} from "./db.ts";
 import { ConflictError, NotFoundError, NotLeaderError } from "./errors.ts";
 import type { Lease } from "./leadership/lease.ts";
 import type { ResultMessage } from "./result_messages.ts";
@@ -592,20 +601,28 @@ export async function listSubtasks(
 export async function createTask(db: Db, input: TaskInput): Promise<Task> {
   const t = parse(taskInput, input);
   const id = t.id ?? crypto.randomUUID();
+  const nodeFilter = jsonParam(t.nodeFilter);
+  const requestContext = jsonParam(t.requestContext);
   const rows = await query(db, INSERT_TASK, [
     id,
     t.parentTaskId ?? null,
     t.action,
     t.status,
     t.designRef ?? null,
-    jsonParam(t.nodeFilter),
-    jsonParam(t.requestContext),
+    nodeFilter,
+    requestContext,
     t.retry,
     t.createdBy ?? null,
   ]).catch((err) => {
     throw mapWriteError(err, id, t.parentTaskId ?? null);
   });
-  return newTask({ ...t, id }, rows[0].created);
+  // The JSON sent, parsed back: the stored values, not the caller's objects.
+  return newTask({
+    ...t,
+    id,
+    nodeFilter: nodeFilter === null ? null : JSON.parse(nodeFilter),
+    requestContext: requestContext === null ? null : JSON.parse(requestContext),
+  }, rows[0].created);
 }
 
 const INSERT_TASK = `
@@ -619,7 +636,8 @@ const INSERT_TASK = `
  * A task as its INSERT stored it: the input, the database's defaults and
  * the `created` it returned. Only `created` comes back over the wire:
  * returning and mapping whole rows cost 40% of a batch insert (measured).
- * JSON values are the caller's, copied.
+ * Callers pass JSON values parsed back from the text they sent, so the
+ * record shares no object with their input.
  */
 function newTask(t: z.output<typeof taskInput> & { id: string }, created: unknown): Task {
   return {
@@ -628,8 +646,8 @@ function newTask(t: z.output<typeof taskInput> & { id: string }, created: unknow
     action: t.action,
     status: t.status,
     designRef: t.designRef ?? null,
-    nodeFilter: copyJson(t.nodeFilter),
-    requestContext: copyJson(t.requestContext),
+    nodeFilter: t.nodeFilter ?? null,
+    requestContext: t.requestContext ?? null,
     retry: t.retry,
     createdBy: t.createdBy ?? null,
     created: toDate(created),
@@ -650,11 +668,6 @@ function newTask(t: z.output<typeof taskInput> & { id: string }, created: unknow
     },
     subtaskIds: [],
   };
-}
-
-/** A JSON value as stored: a copy, `null` for none. */
-function copyJson(value: unknown): unknown {
-  return value === undefined || value === null ? null : JSON.parse(JSON.stringify(value));
 }
 
 /**
@@ -680,19 +693,22 @@ export async function createTasks(db: Db, inputs: TaskInput[]): Promise<Task[]> 
   const list = parse(taskInputs, inputs)
     .map((t) => ({ ...t, id: t.id ?? crypto.randomUUID() }));
   if (list.length === 0) return [];
+  const payload = JSON.stringify(list);
   const rows = await db`
     INSERT INTO tasks AS t (id, parent_task_id, action, status, design_ref, node_filter,
                             request_context, retry, created_by)
     SELECT (r->>'id')::uuid, (r->>'parentTaskId')::uuid, r->>'action', r->>'status',
            r->>'designRef', nullif(r->'nodeFilter', 'null'), nullif(r->'requestContext', 'null'),
            (r->>'retry')::int, r->>'createdBy'
-    FROM jsonb_array_elements(${JSON.stringify(list)}::text::jsonb) WITH ORDINALITY AS x(r, n)
+    FROM jsonb_array_elements(${payload}::text::jsonb) WITH ORDINALITY AS x(r, n)
     ORDER BY n
     RETURNING t.id, t.created`.catch((err) => {
     throw mapBatchWriteError(err);
   });
   const created = new Map(rows.map((r) => [r.id, r.created]));
-  return list.map((t) => newTask(t, created.get(t.id)));
+  // The JSON sent, parsed back: the stored values, not the caller's objects.
+  const sent: typeof list = JSON.parse(payload);
+  return sent.map((t) => newTask(t, created.get(t.id)));
 }
 
 /**
@@ -789,8 +805,12 @@ export async function updateTasks(
   if (count === list.length) return count;
   const idList = db`SELECT jsonb_array_elements_text(${JSON.stringify(list)}::text::jsonb)::uuid`;
   if (o.lease) {
-    const [{ live }] = await db`
-      SELECT EXISTS (${fence(db, o.lease)} SELECT 1 FROM fence) AS live`;
+    const f = new Params();
+    const [{ live }] = await query(
+      db,
+      `${fenceSql(f, o.lease)} SELECT EXISTS (SELECT 1 FROM fence) AS live`,
+      f.values,
+    );
     if (!live) throw notLeader(o.lease);
   }
   const found = new Set((await db`SELECT id FROM tasks WHERE id IN (${idList})`).map((r) => r.id));
@@ -978,20 +998,24 @@ export async function recoverTasks(
   const l = parse(leaseSchema, lease);
   const { to } = parse(recoverOptions, opts);
   const failed = to === "failed";
-  const [row] = await db`
-    ${fence(db, l)},
+  const q = new Params();
+  const fenceCte = fenceSql(q, l);
+  const term = q.add(l.term);
+  const [row] = await query(
+    db,
+    `${fenceCte},
     orphans AS (
       SELECT id, claimed_by, claimed_term FROM tasks
-      WHERE status = 'running' AND claimed_term < ${l.term} AND EXISTS (SELECT 1 FROM fence)
+      WHERE status = 'running' AND claimed_term < ${term}::bigint AND EXISTS (SELECT 1 FROM fence)
       FOR UPDATE
     ), recovered AS (
       UPDATE tasks t SET
         ${
-    failed
-      ? db`status = 'complete', result_status = 'failure',
+      failed
+        ? `status = 'complete', result_status = 'failure',
            result_reason = 'its leader lost the lease while it ran'`
-      : db`status = 'queued', retry = t.retry + 1`
-  },
+        : "status = 'queued', retry = t.retry + 1"
+    },
         claimed_by = NULL, claimed_term = NULL,
         updated = clock_timestamp(), version = t.version + 1
       FROM orphans o WHERE t.id = o.id
@@ -1001,12 +1025,15 @@ export async function recoverTasks(
       SELECT o.id,
              format('running under term %s (%s), whose leader is gone; %s by term %s',
                     o.claimed_term, coalesce(o.claimed_by, 'unknown'),
-                    ${failed ? "marked failed" : "returned to the queue"}::text, ${l.term}::bigint),
-             ${failed}, ${l.holder}, 'leader'
+                    ${q.add(failed ? "marked failed" : "returned to the queue")}::text,
+                    ${term}::bigint),
+             ${q.add(failed)}::boolean, ${q.add(l.holder)}::text, 'leader'
       FROM orphans o
     )
     SELECT EXISTS (SELECT 1 FROM fence) AS fenced,
-           coalesce((SELECT json_agg(id) FROM recovered), '[]') AS ids`;
+           coalesce((SELECT json_agg(id) FROM recovered), '[]') AS ids`,
+    q.values,
+  );
   if (!row.fenced) throw notLeader(l);
   const ids: string[] = row.ids;
   if (ids.length === 0) return [];
@@ -1146,17 +1173,10 @@ function patchSet(q: Params, p: z.output<typeof taskPatch>): string {
   return sets.join(", ");
 }
 
-/** A `fence` CTE: the lease row, locked FOR SHARE, if and only if the lease is current. */
-function fence(db: Db, lease: Lease) {
-  return db`WITH fence AS (
-    SELECT term FROM leader_leases
-    WHERE election = ${lease.election} AND holder = ${lease.holder} AND term = ${lease.term}
-      AND expires_at > clock_timestamp()
-    FOR SHARE
-  )`;
-}
-
-/** {@linkcode fence} as text for {@linkcode query}, its parameters added to `p`. */
+/**
+ * A `fence` CTE, its parameters added to `p`: the lease row, locked FOR
+ * SHARE, if and only if the lease is current.
+ */
 function fenceSql(p: Params, lease: Lease): string {
   return `WITH fence AS (
     SELECT term FROM leader_leases
@@ -1196,8 +1216,7 @@ async function explainMissedWrite(
 
 function mapBatchWriteError(err: unknown): unknown {
   const code = (err as { code?: string }).code;
-  const detail = (err as { detail?: string }).detail ?? "";
-  const id = /\(([0-9a-f-]{36})\)/i.exec(detail)?.[1] ?? "?";
+  const id = uuidInDetail(err) ?? "?";
   if (code === "23505") return new ConflictError(`task ${id} already exists`, { cause: err });
   if (code === "23503") return new NotFoundError("task", id, { cause: err });
   return err;
