@@ -9,8 +9,9 @@
 import { z } from "zod";
 import type { Db } from "./db.ts";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
-import { ActionResult } from "./tasks.ts";
+import { ActionResult } from "./tasks/types.ts";
 import { parse } from "./_validation.ts";
+import { mapConstraintError } from "./_sqlstate.ts";
 import { taskId as taskIdSchema } from "./_schemas.ts";
 
 /** A node's boot-action context, as {@linkcode getBootActionContext} returns it. */
@@ -199,11 +200,11 @@ export async function insertBootAction(db: Db, input: InsertBootActionInput): Pr
             ${v.identityKey}::bytea, ${v.status})
     RETURNING action_id, node_name, action_name, task_id, identity_key, action_status`
     .catch((err) => {
-      // 23505: unique_violation, only the primary key can raise it here.
-      if ((err as { code?: string }).code === "23505") {
-        throw new ConflictError(`boot action ${v.actionId} already exists`, { cause: err });
-      }
-      throw err;
+      // Only the primary key can be violated here.
+      throw mapConstraintError(err, {
+        unique: (_key, cause) =>
+          new ConflictError(`boot action ${v.actionId} already exists`, { cause }),
+      });
     });
   return toBootAction(row);
 }

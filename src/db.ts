@@ -1,11 +1,11 @@
 /**
- * The connection type every repository function takes first, and the
- * small helpers that map rows.
+ * The connection type every repository function takes first, the one way
+ * statements with parameters are sent ({@linkcode query}), and the small
+ * helpers that map values. It knows no table and no domain.
  *
  * @module
  */
 import type { Sql as PostgresSql, TransactionSql as PostgresTransactionSql } from "postgres";
-import type { ResultMessage } from "./result_messages.ts";
 
 /**
  * A connection: a postgres.js `Sql` (the pool) or the `tx` inside
@@ -35,21 +35,6 @@ export function jsonParam(value: unknown): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);
 }
 
-/** Maps a row (or the JSON object `getTask` aggregates) to a `ResultMessage`. */
-// deno-lint-ignore no-explicit-any
-export function toResultMessage(row: any): ResultMessage {
-  return {
-    sequence: Number(row.sequence),
-    taskId: row.task_id,
-    message: row.message,
-    error: row.error,
-    context: row.context,
-    contextType: row.context_type,
-    ts: toDate(row.ts),
-    extra: row.extra ?? null,
-  };
-}
-
 /**
  * Runs a statement given as text with `$n` parameters, prepared once per
  * connection (unless the pool says `prepare: false`). The hot paths build
@@ -75,8 +60,11 @@ export class Params {
   }
 }
 
-/** The key a constraint error's detail names, e.g. `Key (id)=(…) already exists`. */
-export function uuidInDetail(err: unknown): string | undefined {
-  const detail = (err as { detail?: string }).detail ?? "";
-  return /\(([0-9a-f-]{36})\)/i.exec(detail)?.[1];
+/**
+ * A `text[]` sent as one JSON parameter, added to `p`: postgres.js 3.4.9
+ * may send a `text[]` parameter before it has loaded the array types on a
+ * fresh connection (DESIGN.md, pitfalls).
+ */
+export function textArraySql(p: Params, values: string[]): string {
+  return `ARRAY(SELECT jsonb_array_elements_text(${p.add(JSON.stringify(values))}::text::jsonb))`;
 }

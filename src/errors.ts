@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Code } from "./_codes.ts";
 
 /** Options shared by every error constructor. */
 export interface StateErrorOptions {
@@ -13,7 +14,19 @@ export interface StateErrorOptions {
 }
 
 /**
- * The base class of every error this module throws.
+ * The base class of every error this module throws. Its `code` is one of:
+ *
+ * - `validation` — {@linkcode ValidationError}: bad input, nothing written;
+ * - `not_found` — {@linkcode NotFoundError};
+ * - `conflict` — {@linkcode ConflictError}: a lost race or a taken key;
+ * - `not_leader` — {@linkcode NotLeaderError}: the lease is not current;
+ * - `migration` — {@linkcode MigrationError};
+ * - a {@linkcode DesignReferenceErrorCode} — {@linkcode DesignReferenceError};
+ * - on a plain `StateError`: `invalid_state` (a call its object's state
+ *   does not allow, e.g. restarting a stopped elector),
+ *   `invalid_notification` (a notification this module did not send),
+ *   `timeout` (a wait ran out of time) and `cursor_expired` (an event
+ *   cursor whose events were pruned).
  *
  * @example Usage
  * ```ts
@@ -70,7 +83,7 @@ export class ValidationError extends StateError {
    */
   constructor(issues: ValidationIssue[], options?: StateErrorOptions) {
     const list = issues.map((i) => `${i.path || "(input)"}: ${i.message}`);
-    super("validation", `invalid input: ${list.join("; ")}`, options);
+    super(Code.Validation, `invalid input: ${list.join("; ")}`, options);
     this.issues = issues;
   }
 }
@@ -99,7 +112,7 @@ export class NotFoundError extends StateError {
    * @param options The cause, if any.
    */
   constructor(entity: string, id: string, options?: StateErrorOptions) {
-    super("not_found", `${entity} ${id} not found`, options);
+    super(Code.NotFound, `${entity} ${id} not found`, options);
     this.entity = entity;
     this.id = id;
   }
@@ -124,7 +137,7 @@ export class ConflictError extends StateError {
    * @param options The cause, if any.
    */
   constructor(message: string, options?: StateErrorOptions) {
-    super("conflict", message, options);
+    super(Code.Conflict, message, options);
   }
 }
 
@@ -147,7 +160,7 @@ export class NotLeaderError extends StateError {
    * @param options The cause, if any.
    */
   constructor(message: string, options?: StateErrorOptions) {
-    super("not_leader", message, options);
+    super(Code.NotLeader, message, options);
   }
 }
 
@@ -234,7 +247,7 @@ export class MigrationError extends StateError {
     message: string,
     options: StateErrorOptions & { version?: string } = {},
   ) {
-    super("migration", message, { cause: options.cause });
+    super(Code.Migration, message, { cause: options.cause });
     if (options.version !== undefined) this.version = options.version;
   }
 }

@@ -4,8 +4,9 @@
  * @module
  */
 import { z } from "zod";
-import { type Db, jsonParam, query, toResultMessage, uuidInDetail } from "./db.ts";
+import { type Db, jsonParam, query, toDate } from "./db.ts";
 import { NotFoundError } from "./errors.ts";
+import { mapConstraintError } from "./_sqlstate.ts";
 import { parse } from "./_validation.ts";
 import { taskId } from "./_schemas.ts";
 
@@ -92,6 +93,9 @@ const listOptions = z.strictObject({
  */
 export const APPEND_LOCK = 0x73746d67; // "stmg": the first key of every append lock
 
+/** The columns {@linkcode toResultMessage} maps. */
+const MESSAGE_COLUMNS = "sequence, task_id, message, error, context, context_type, ts, extra";
+
 const APPEND = `
     WITH locked AS (
       SELECT pg_advisory_xact_lock(${APPEND_LOCK}, hashtext(current_schema() || ':' || $1::uuid::text))
@@ -100,7 +104,7 @@ const APPEND = `
     SELECT $1::uuid, $2::text, $3::boolean, $4::text, $5::text,
            coalesce($6::timestamptz, clock_timestamp()), $7::text::jsonb
     FROM locked
-    RETURNING sequence, task_id, message, error, context, context_type, ts, extra`;
+    RETURNING ${MESSAGE_COLUMNS}`;
 
 /**
  * Appends a message to a task. Appends to one task are serialised by an
@@ -163,12 +167,14 @@ export async function listResultMessages(
 ): Promise<ResultMessage[]> {
   const tid = parse(taskId, id);
   const o = parse(listOptions, opts);
-  const rows = await db`
-    SELECT sequence, task_id, message, error, context, context_type, ts, extra
-    FROM result_messages
-    WHERE task_id = ${tid} AND sequence > ${o.afterSequence ?? 0}
+  const rows = await query(
+    db,
+    `SELECT ${MESSAGE_COLUMNS} FROM result_messages
+    WHERE task_id = $1::uuid AND sequence > $2::bigint
     ORDER BY sequence
-    LIMIT ${o.limit}`;
+    LIMIT $3::int`,
+    [tid, o.afterSequence ?? 0, o.limit],
+  );
   return rows.map(toResultMessage);
 }
 
@@ -205,23 +211,7 @@ export async function appendResultMessages(
   if (list.length === 0) return [];
   const ids = [...new Set(list.map((m) => m.taskId))];
   // The tasks' locks are taken in key order, so concurrent batches cannot deadlock.
-  const rows = await db`
-    WITH locked AS (
-      SELECT count(pg_advisory_xact_lock(${APPEND_LOCK}, k)) AS locks
-      FROM (SELECT DISTINCT hashtext(current_schema() || ':' || id::uuid::text) AS k
-            FROM jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb) AS x(id)
-            ORDER BY k) AS keys
-    ), input AS (
-      SELECT r, n FROM jsonb_array_elements(${JSON.stringify(list)}::text::jsonb)
-        WITH ORDINALITY AS x(r, n)
-    )
-    INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
-    SELECT (r->>'taskId')::uuid, r->>'message', (r->>'error')::boolean, r->>'context',
-           r->>'contextType', coalesce((r->>'ts')::timestamptz, clock_timestamp()),
-           nullif(r->'extra', 'null')
-    FROM input, locked
-    ORDER BY n
-    RETURNING sequence, task_id, message, error, context, context_type, ts, extra`.catch(
+  const rows = await query(db, APPEND_MANY, [JSON.stringify(ids), JSON.stringify(list)]).catch(
     (err) => {
       throw missingTask(err, ids[0]);
     },
@@ -229,8 +219,41 @@ export async function appendResultMessages(
   return rows.map(toResultMessage).sort((a, b) => a.sequence - b.sequence);
 }
 
+const APPEND_MANY = `
+    WITH locked AS (
+      SELECT count(pg_advisory_xact_lock(${APPEND_LOCK}, k)) AS locks
+      FROM (SELECT DISTINCT hashtext(current_schema() || ':' || id::uuid::text) AS k
+            FROM jsonb_array_elements_text($1::text::jsonb) AS x(id)
+            ORDER BY k) AS keys
+    ), input AS (
+      SELECT r, n FROM jsonb_array_elements($2::text::jsonb) WITH ORDINALITY AS x(r, n)
+    )
+    INSERT INTO result_messages (task_id, message, error, context, context_type, ts, extra)
+    SELECT (r->>'taskId')::uuid, r->>'message', (r->>'error')::boolean, r->>'context',
+           r->>'contextType', coalesce((r->>'ts')::timestamptz, clock_timestamp()),
+           nullif(r->'extra', 'null')
+    FROM input, locked
+    ORDER BY n
+    RETURNING ${MESSAGE_COLUMNS}`;
+
 /** A foreign-key violation on `task_id` as the {@linkcode NotFoundError} it means. */
 function missingTask(err: unknown, fallbackId: string): unknown {
-  if ((err as { code?: string }).code !== "23503") return err;
-  return new NotFoundError("task", uuidInDetail(err) ?? fallbackId, { cause: err });
+  return mapConstraintError(err, {
+    foreignKey: (key, cause) => new NotFoundError("task", key ?? fallbackId, { cause }),
+  });
+}
+
+/** Maps a row of {@linkcode MESSAGE_COLUMNS} to a `ResultMessage`. */
+// deno-lint-ignore no-explicit-any
+function toResultMessage(row: any): ResultMessage {
+  return {
+    sequence: Number(row.sequence),
+    taskId: row.task_id,
+    message: row.message,
+    error: row.error,
+    context: row.context,
+    contextType: row.context_type,
+    ts: toDate(row.ts),
+    extra: row.extra ?? null,
+  };
 }

@@ -1,0 +1,60 @@
+/**
+ * Linking a task under a parent. Subtask ids are derived from
+ * `parent_task_id`, the one source of truth.
+ *
+ * @module
+ */
+import { type Db, query } from "../db.ts";
+import { ConflictError, NotFoundError } from "../errors.ts";
+import { parse } from "../_validation.ts";
+import { subtaskLink } from "./_schemas.ts";
+
+/**
+ * Makes `subtaskId` a subtask of `parentId`. Idempotent: adding it again
+ * to the same parent does nothing.
+ *
+ * @param db A pool or transaction.
+ * @param parentId The parent task.
+ * @param subtaskId The task that becomes its subtask.
+ * @throws {ValidationError} Bad ids, or a task made its own subtask.
+ * @throws {NotFoundError} Either task is missing.
+ * @throws {ConflictError} The subtask has another parent, or the link would make a cycle.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await addSubtask(sql, parent.id, child.id);
+ * ```
+ */
+export async function addSubtask(db: Db, parentId: string, subtaskId: string): Promise<void> {
+  const { parent, child } = parse(subtaskLink, { parent: parentId, child: subtaskId });
+  const [row] = await query(db, ADD_SUBTASK, [parent, child]);
+  if (Number(row.linked) === 1) return;
+  if (Number(row.parent_exists) === 0) throw new NotFoundError("task", parent);
+  if (Number(row.child_exists) === 0) throw new NotFoundError("task", child);
+  if (row.current_parent === parent) return;
+  if (Number(row.cycle) > 0) {
+    throw new ConflictError(`task ${child} is an ancestor of ${parent}: that would be a cycle`);
+  }
+  throw new ConflictError(`task ${child} is already a subtask of ${row.current_parent}`);
+}
+
+// $1 the parent, $2 the child. One row always comes back, saying why
+// nothing was linked when nothing was.
+const ADD_SUBTASK = `
+    WITH RECURSIVE ancestors AS (
+      SELECT id, parent_task_id FROM tasks WHERE id = $1::uuid
+      UNION
+      SELECT a.id, a.parent_task_id FROM tasks a JOIN ancestors d ON a.id = d.parent_task_id
+    ), linked AS (
+      UPDATE tasks t SET parent_task_id = $1::uuid, version = t.version + 1,
+                         updated = clock_timestamp()
+      WHERE t.id = $2::uuid AND t.parent_task_id IS NULL
+        AND EXISTS (SELECT 1 FROM ancestors WHERE id = $1::uuid)
+        AND NOT EXISTS (SELECT 1 FROM ancestors WHERE id = $2::uuid)
+      RETURNING t.id
+    )
+    SELECT (SELECT count(*) FROM linked) AS linked,
+           (SELECT count(*) FROM ancestors WHERE id = $1::uuid) AS parent_exists,
+           (SELECT count(*) FROM ancestors WHERE id = $2::uuid) AS cycle,
+           (SELECT count(*) FROM tasks WHERE id = $2::uuid) AS child_exists,
+           (SELECT parent_task_id FROM tasks WHERE id = $2::uuid) AS current_parent`;
