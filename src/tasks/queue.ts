@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { type Db, Params, query, textArraySql } from "../db.ts";
+import { type Db, Params, query } from "../db.ts";
 import { parse } from "../_validation.ts";
 import { leaseSchema } from "../_schemas.ts";
 import { FENCE_HOLDS, fencedRows, fencedSql } from "../leadership/fence.ts";
+import { claimSql, ORDER } from "./_claim.ts";
 import type { Lease } from "../leadership/lease.ts";
 import { TASK } from "./_rows.ts";
 import { claimOptions, recoverOptions } from "./_schemas.ts";
@@ -63,36 +64,6 @@ export async function claimTasks(db: Db, opts: ClaimTasksOptions): Promise<Task[
     ? claim
     : `WITH claimed AS (${claim}) SELECT * FROM claimed w ${ORDER}`;
   return (await query(db, text, p.values)).map(TASK.map);
-}
-
-const ORDER = "ORDER BY w.created, w.id";
-
-/** The claiming UPDATE of {@linkcode claimTasks}, its parameters added to `p`. */
-function claimSql(
-  p: Params,
-  o: { limit: number; actions?: string[]; claimedBy?: string; lease?: Lease },
-): string {
-  const claimedBy = p.add(o.claimedBy ?? o.lease?.holder ?? null);
-  const term = p.add(o.lease?.term ?? null);
-  // The limit (a validated integer) is part of the text, so the planner
-  // costs the pick for the rows it takes; as a parameter, a generic plan
-  // guesses 10% of the queue.
-  const pick = `
-    SELECT id FROM tasks
-    WHERE status = 'queued'
-      ${o.actions ? `AND action = ANY(${textArraySql(p, o.actions)})` : ""}
-      ${o.lease ? `AND ${FENCE_HOLDS}` : ""}
-    ORDER BY created, id
-    LIMIT ${o.limit}
-    FOR UPDATE SKIP LOCKED`;
-  // One task: a scalar subquery (measured fastest); several: an array of
-  // ids, so the picking subquery runs once.
-  return `
-    UPDATE tasks t
-    SET status = 'running', claimed_by = ${claimedBy}::text, claimed_term = ${term}::bigint,
-        updated = clock_timestamp(), version = t.version + 1
-    WHERE ${o.limit === 1 ? `t.id = (${pick})` : `t.id = ANY(ARRAY(${pick}))`}
-    RETURNING ${TASK.sql}`;
 }
 
 /**

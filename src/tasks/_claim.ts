@@ -1,0 +1,39 @@
+/**
+ * The claiming UPDATE, shared by the claims of `queue.ts` and by
+ * `completeAndClaimNext`: one definition of which task is claimable next.
+ */
+import { type Params, textArraySql } from "../db.ts";
+import { FENCE_HOLDS } from "../leadership/fence.ts";
+import type { Lease } from "../leadership/lease.ts";
+import { TASK } from "./_rows.ts";
+
+/** The order claimed rows come back in, over the alias `w`. */
+export const ORDER = "ORDER BY w.created, w.id";
+
+/** The claiming UPDATE of {@linkcode claimTasks}, its parameters added to `p`. */
+export function claimSql(
+  p: Params,
+  o: { limit: number; actions?: string[]; claimedBy?: string; lease?: Lease },
+): string {
+  const claimedBy = p.add(o.claimedBy ?? o.lease?.holder ?? null);
+  const term = p.add(o.lease?.term ?? null);
+  // The limit (a validated integer) is part of the text, so the planner
+  // costs the pick for the rows it takes; as a parameter, a generic plan
+  // guesses 10% of the queue.
+  const pick = `
+    SELECT id FROM tasks
+    WHERE status = 'queued'
+      ${o.actions ? `AND action = ANY(${textArraySql(p, o.actions)})` : ""}
+      ${o.lease ? `AND ${FENCE_HOLDS}` : ""}
+    ORDER BY created, id
+    LIMIT ${o.limit}
+    FOR UPDATE SKIP LOCKED`;
+  // One task: a scalar subquery (measured fastest); several: an array of
+  // ids, so the picking subquery runs once.
+  return `
+    UPDATE tasks t
+    SET status = 'running', claimed_by = ${claimedBy}::text, claimed_term = ${term}::bigint,
+        updated = clock_timestamp(), version = t.version + 1
+    WHERE ${o.limit === 1 ? `t.id = (${pick})` : `t.id = ANY(ARRAY(${pick}))`}
+    RETURNING ${TASK.sql}`;
+}
