@@ -10,10 +10,14 @@ import { TASK } from "./_rows.ts";
 /** The order claimed rows come back in, over the alias `w`. */
 export const ORDER = "ORDER BY w.created, w.id";
 
-/** The claiming UPDATE of {@linkcode claimTasks}, its parameters added to `p`. */
+/**
+ * The claiming UPDATE of `claimTasks`, its parameters added to `p`; `when`
+ * is one more SQL condition a task must meet to be picked.
+ */
 export function claimSql(
   p: Params,
   o: { limit: number; actions?: string[]; claimedBy?: string; lease?: Lease },
+  when = "",
 ): string {
   const claimedBy = p.add(o.claimedBy ?? o.lease?.holder ?? null);
   const term = p.add(o.lease?.term ?? null);
@@ -24,7 +28,7 @@ export function claimSql(
     SELECT id FROM tasks
     WHERE status = 'queued'
       ${o.actions ? `AND action = ANY(${textArraySql(p, o.actions)})` : ""}
-      ${o.lease ? `AND ${FENCE_HOLDS}` : ""}
+      ${o.lease ? `AND ${FENCE_HOLDS}` : ""} ${when ? `AND ${when}` : ""}
     ORDER BY created, id
     LIMIT ${o.limit}
     FOR UPDATE SKIP LOCKED`;
