@@ -2,7 +2,9 @@
  * Ours beside pg-boss 12.38 and graphile-worker 0.18, in the same Deno
  * process, on the same server, each in its own schema, doing the same
  * work: enqueue one at a time, enqueue in batches, claim and complete with
- * 8 workers (one at a time, and batched), and idle pickup latency. Ours and
+ * 8 workers (one at a time, in one statement per task, and batched),
+ * WAL written per task, and idle pickup latency. Every status change of
+ * ours is recorded in the durable event log while it is measured. Ours and
  * each peer are measured in alternating rounds of the same run; medians.
  * `ratio` is ours / theirs for throughput and theirs / ours for latency, so
  * above 1 always means ours is better.
@@ -10,6 +12,7 @@
 import {
   claimNextTask,
   claimTasks,
+  completeAndClaimNext,
   createTask,
   createTasks,
   type Task,
@@ -199,6 +202,34 @@ async function claimOneReadBack(pool: Sql, w: number): Promise<number> {
   return 1;
 }
 
+/**
+ * One statement per task: completeAndClaimNext finishes the task a worker
+ * holds and claims its next. It returns the claims made, so a worker stops
+ * once its last completion claimed nothing; every claimed task is completed.
+ */
+function oneStatementLoop(): (pool: Sql, w: number) => Promise<number> {
+  const held = new Map<number, string>();
+  return async (pool, w) => {
+    const prev = held.get(w);
+    const claimedBy = `w${w}`;
+    const next = prev
+      ? await completeAndClaimNext(pool, prev, DONE, { claimedBy })
+      : await claimNextTask(pool, { claimedBy });
+    held.delete(w);
+    if (!next) return 0;
+    held.set(w, next.id);
+    return 1;
+  };
+}
+
+/** Bytes of WAL the server wrote while `run` ran (other sessions' writes included). */
+async function walBytes<T>(sql: Sql, run: () => Promise<T>): Promise<[T, number]> {
+  const [a] = await sql`SELECT pg_current_wal_lsn() AS lsn`;
+  const result = await run();
+  const [{ bytes }] = await sql`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), ${a.lsn}) AS bytes`;
+  return [result, Number(bytes)];
+}
+
 /** Batched: claimTasks, then every completion in one transaction (pipelined). */
 async function claimBatch(pool: Sql, w: number): Promise<number> {
   const tasks = await claimTasks(pool, { limit: CLAIM_BATCH, claimedBy: `w${w}` });
@@ -229,31 +260,27 @@ async function claimComplete(p: Peers): Promise<BenchRow[]> {
   const rounds = p.quick ? 1 : 3;
   const pools = Array.from({ length: WORKERS }, () => p.db.pool(1));
   const rate = (r: { done: number; ms: number }) => r.done / (r.ms / 1000);
+  const wal = { ours: [] as number[], gwDefault: [] as number[] };
   const runs = {
     ours: async () => {
       await fillOurs(p.db.sql, n);
-      return rate(await drainOurs(pools, capMs, claimOne));
+      const [r, bytes] = await walBytes(p.db.sql, () => drainOurs(pools, capMs, claimOne));
+      wal.ours.push(bytes / r.done);
+      return rate(r);
+    },
+    oursOneStatement: async () => {
+      await fillOurs(p.db.sql, n);
+      return rate(await drainOurs(pools, capMs, oneStatementLoop()));
     },
     oursBatched: async () => {
       await fillOurs(p.db.sql, nBatch);
       return rate(await drainOurs(pools, capMs, claimBatch));
     },
     // Diagnostics, reported in `extra`: the claim loop completing with
-    // updateTask (record read back), the loop where the database reports
-    // only queued tasks (statemgmt.task_events = 'queued', so the claims and
-    // completions send no NOTIFY), and one statement per batch.
+    // updateTask (record read back), and one statement per batch.
     oursReadBack: async () => {
       await fillOurs(p.db.sql, n);
       return rate(await drainOurs(pools, capMs, claimOneReadBack));
-    },
-    oursNoNotify: async () => {
-      await fillOurs(p.db.sql, n);
-      await Promise.all(pools.map((pool) => pool`SET statemgmt.task_events = 'queued'`));
-      try {
-        return rate(await drainOurs(pools, capMs, claimOne));
-      } finally {
-        await Promise.all(pools.map((pool) => pool`RESET statemgmt.task_events`));
-      }
     },
     oursBatchedOneUpdate: async () => {
       await fillOurs(p.db.sql, nBatch);
@@ -267,7 +294,12 @@ async function claimComplete(p: Peers): Promise<BenchRow[]> {
     gwDefault: async () => {
       await p.gw.clear();
       await p.gw.fill(n);
-      return rate(await p.gw.drain(n, { concurrency: WORKERS, tuned: false, capMs }));
+      const [r, bytes] = await walBytes(
+        p.db.sql,
+        () => p.gw.drain(n, { concurrency: WORKERS, tuned: false, capMs }),
+      );
+      wal.gwDefault.push(bytes / r.done);
+      return rate(r);
     },
     gwTuned: async () => {
       await p.gw.clear();
@@ -310,23 +342,30 @@ async function claimComplete(p: Peers): Promise<BenchRow[]> {
     };
   };
   const name = `claim+complete, ${WORKERS} workers`;
-  const noNotify = {
+  const diagnostics = {
     tasks: n,
     oursCompletingWithUpdateTask: median(got.oursReadBack),
-    oursWithTaskEventsQueued: median(got.oursNoNotify),
+    oursWalBytesPerTask: median(wal.ours),
+    graphileWalBytesPerTask: median(wal.gwDefault),
   };
   return [
     row(
       `${name}: claimNextTask+updateTasks([id]) vs pg-boss fetch()+complete()`,
       got.ours,
       got.pgboss,
-      noNotify,
+      diagnostics,
     ),
     row(
       `${name}: claimNextTask+updateTasks([id]) vs graphile-worker run()`,
       got.ours,
       got.gwDefault,
-      noNotify,
+      diagnostics,
+    ),
+    row(
+      `${name}: completeAndClaimNext vs graphile-worker run()`,
+      got.oursOneStatement,
+      got.gwDefault,
+      { tasks: n },
     ),
     row(
       `${name}, batched: claimTasks(${CLAIM_BATCH})+updateTasks vs graphile-worker` +
