@@ -194,6 +194,7 @@ dbTest("updateTask() replaces the given result fields and keeps the others", asy
     reason: "n2 timed out",
     successes: ["n1"],
     failures: ["n2"],
+    links: [],
     errorCount: 0,
   });
   assertEquals(second.status, "running");

@@ -12,6 +12,13 @@ const status = z.enum(statuses);
 const designRef = z.string().min(1).max(2048);
 const entityList = z.array(z.string().max(256)).max(100_000);
 const retry = z.number().int().min(0).max(1_000_000);
+/** A time PostgreSQL's timestamptz can hold (years 1–9999 here, narrower than `Date`). */
+export const timestamp = z.date().refine(
+  (d) => !Number.isNaN(d.getTime()) && d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999,
+  { error: "must be a valid date between the years 1 and 9999" },
+);
+/** How many attempts a task may have. */
+export const maxAttempts = z.number().int().min(1).max(1_000_000);
 
 export const taskInput = z.strictObject({
   id: uuid.optional(),
@@ -23,6 +30,7 @@ export const taskInput = z.strictObject({
   requestContext: z.json().optional(),
   retry: retry.default(0),
   createdBy: actor.nullish(),
+  runAfter: timestamp.nullish(),
 });
 /** A validated {@linkcode taskInput}. */
 export type ValidTaskInput = z.output<typeof taskInput>;
@@ -66,6 +74,7 @@ export const claimOptions = z.strictObject({
   actions: z.array(action).min(1).max(1000).optional(),
   claimedBy: actor.optional(),
   lease: leaseSchema.optional(),
+  maxAttempts: maxAttempts.optional(),
 });
 
 export const getOptions = z.strictObject({ messages: z.boolean().default(true) });
@@ -73,9 +82,15 @@ export const subtaskOptions = z.strictObject({
   state: z.enum(["all", "active", "complete"]).default("all"),
 });
 export const taskIds = z.array(taskId).max(10_000);
-export const terminationOptions = z.strictObject({ by: actor.optional() });
+export const terminationOptions = z.strictObject({
+  by: actor.optional(),
+  cascade: z.boolean().default(true),
+});
+/** A staleness threshold: at least 1 ms, at most 30 days. */
+export const staleAfterMs = z.number().int().min(1).max(30 * 86_400_000);
 export const recoverOptions = z.strictObject({
   to: z.enum(["queued", "failed"]).default("queued"),
+  staleAfterMs: staleAfterMs.optional(),
 });
 export const subtaskLink = z.object({ parent: taskId, child: taskId }).refine(
   (v) => v.parent !== v.child,

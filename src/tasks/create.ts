@@ -41,6 +41,7 @@ export async function createTask(db: Db, input: TaskInput): Promise<Task> {
     requestContext,
     t.retry,
     t.createdBy ?? null,
+    t.runAfter ?? null,
   ]).catch((err) => {
     throw writeError(err, id, t.parentTaskId ?? undefined);
   });
@@ -55,9 +56,9 @@ export async function createTask(db: Db, input: TaskInput): Promise<Task> {
 
 const INSERT_TASK = `
     INSERT INTO tasks AS t (id, parent_task_id, action, status, design_ref, node_filter,
-                            request_context, retry, created_by)
+                            request_context, retry, created_by, run_after)
     VALUES ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text::jsonb, $7::text::jsonb,
-            $8::int, $9::text)
+            $8::int, $9::text, $10::timestamptz)
     RETURNING t.created`;
 
 /**
@@ -90,15 +91,15 @@ export async function createTasks(db: Db, inputs: TaskInput[]): Promise<Task[]> 
   const created = new Map(rows.map((r) => [r.id, r.created]));
   // The JSON sent, parsed back: the stored values, not the caller's objects.
   const sent: typeof list = JSON.parse(payload);
-  return sent.map((t) => newTask(t, created.get(t.id)));
+  return sent.map((t, i) => newTask({ ...t, runAfter: list[i].runAfter }, created.get(t.id)));
 }
 
 const INSERT_TASKS = `
     INSERT INTO tasks AS t (id, parent_task_id, action, status, design_ref, node_filter,
-                            request_context, retry, created_by)
+                            request_context, retry, created_by, run_after)
     SELECT (r->>'id')::uuid, (r->>'parentTaskId')::uuid, r->>'action', r->>'status',
            r->>'designRef', nullif(r->'nodeFilter', 'null'), nullif(r->'requestContext', 'null'),
-           (r->>'retry')::int, r->>'createdBy'
+           (r->>'retry')::int, r->>'createdBy', (r->>'runAfter')::timestamptz
     FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS x(r, n)
     ORDER BY n
     RETURNING t.id, t.created`;
@@ -129,12 +130,15 @@ function newTask(t: ValidTaskInput & { id: string }, created: unknown): Task {
     terminated: null,
     terminatedBy: null,
     version: 1,
+    runAfter: t.runAfter ? new Date(t.runAfter) : null,
+    heartbeatAt: null,
     result: {
       status: "incomplete",
       message: null,
       reason: null,
       successes: [],
       failures: [],
+      links: [],
       errorCount: 0,
     },
     subtaskIds: [],

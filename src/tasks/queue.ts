@@ -8,10 +8,11 @@
 import { type Db, Params, query } from "../db.ts";
 import { parse } from "../_validation.ts";
 import { leaseSchema } from "../_schemas.ts";
-import { FENCE_HOLDS, fencedRows, fencedSql } from "../leadership/fence.ts";
+import { fencedRows, fencedSql } from "../leadership/fence.ts";
 import { claimSql, ORDER } from "./_claim.ts";
 import type { Lease } from "../leadership/lease.ts";
 import { TASK } from "./_rows.ts";
+import { readRecovered, recoverCtes } from "./_recover.ts";
 import { claimOptions, recoverOptions } from "./_schemas.ts";
 import type { ClaimOptions, ClaimTasksOptions, RecoverTasksOptions, Task } from "./types.ts";
 
@@ -68,13 +69,17 @@ export async function claimTasks(db: Db, opts: ClaimTasksOptions): Promise<Task[
 
 /**
  * For a new leader: finds tasks left `running` under an older term (their
- * leader died or was cut off) and returns them to the queue (retry + 1) or
- * completes them as failed, appending a result message that says why. The
+ * leader died or was cut off) and, with `staleAfterMs`, running tasks of
+ * any term (unleased ones included) whose heartbeat is older than that;
+ * returns them to the queue (retry + 1) or completes them as failed,
+ * appending a result message that says why. A task claimed with
+ * `maxAttempts` whose retries have reached it fails instead of being
+ * requeued; one whose termination was requested becomes `terminated`. The
  * write is fenced by `lease`.
  *
  * @param db A pool or transaction.
  * @param lease The caller's current lease.
- * @param opts Where recovered tasks go.
+ * @param opts Where recovered tasks go; how old a heartbeat makes a task stale.
  * @returns The recovered tasks, oldest first.
  * @throws {ValidationError} Bad input.
  * @throws {NotLeaderError} `lease` is no longer the current leadership.
@@ -82,7 +87,7 @@ export async function claimTasks(db: Db, opts: ClaimTasksOptions): Promise<Task[
  * @example Usage
  * ```ts ignore
  * elector.addEventListener("elected", async () => {
- *   const orphans = await recoverTasks(sql, elector.lease!);
+ *   const orphans = await recoverTasks(sql, elector.lease!, { staleAfterMs: 60_000 });
  * });
  * ```
  */
@@ -92,49 +97,16 @@ export async function recoverTasks(
   opts: RecoverTasksOptions = {},
 ): Promise<Task[]> {
   const l = parse(leaseSchema, lease);
-  const { to } = parse(recoverOptions, opts);
+  const { to, staleAfterMs } = parse(recoverOptions, opts);
   const q = new Params();
-  const recover = recoverCtes(q, l, to === "failed");
+  const recover = recoverCtes(q, {
+    term: l.term,
+    staleAfterMs,
+    failed: to === "failed",
+    fenced: true,
+    by: l.holder,
+  });
   const recovered = fencedRows(await query(db, fencedSql(q, l, recover, "recovered"), q.values), l);
-  if (recovered.length === 0) return [];
   // Read after the write, so the error count includes the note just appended.
-  const rows = await query(
-    db,
-    `SELECT ${TASK.sql} FROM tasks t
-    WHERE t.id IN (SELECT jsonb_array_elements_text($1::text::jsonb)::uuid)
-    ORDER BY t.created, t.id`,
-    [JSON.stringify(recovered.map((r) => r.id))],
-  );
-  return rows.map(TASK.map);
-}
-
-/** The CTEs of {@linkcode recoverTasks}: find, move and note the orphans. */
-function recoverCtes(q: Params, l: Lease, failed: boolean): string {
-  const term = q.add(l.term);
-  return `orphans AS (
-      SELECT id, claimed_by, claimed_term FROM tasks
-      WHERE status = 'running' AND claimed_term < ${term}::bigint AND ${FENCE_HOLDS}
-      FOR UPDATE
-    ), recovered AS (
-      UPDATE tasks t SET
-        ${
-    failed
-      ? `status = 'complete', result_status = 'failure',
-           result_reason = 'its leader lost the lease while it ran'`
-      : "status = 'queued', retry = t.retry + 1"
-  },
-        claimed_by = NULL, claimed_term = NULL,
-        updated = clock_timestamp(), version = t.version + 1
-      FROM orphans o WHERE t.id = o.id
-      RETURNING t.id
-    ), noted AS (
-      INSERT INTO result_messages (task_id, message, error, context, context_type)
-      SELECT o.id,
-             format('running under term %s (%s), whose leader is gone; %s by term %s',
-                    o.claimed_term, coalesce(o.claimed_by, 'unknown'),
-                    ${q.add(failed ? "marked failed" : "returned to the queue")}::text,
-                    ${term}::bigint),
-             ${q.add(failed)}::boolean, ${q.add(l.holder)}::text, 'leader'
-      FROM orphans o
-    )`;
+  return await readRecovered(db, recovered.map((r) => r.id));
 }

@@ -43,8 +43,18 @@ export interface TaskResult {
   successes: string[];
   /** Entities the task failed on. */
   failures: string[];
+  /** Links about the result (Drydock's result links, e.g. a node's deployment log). */
+  links: TaskResultLink[];
   /** How many of the task's result messages are errors (derived). */
   errorCount: number;
+}
+
+/** A link recorded on a task's result: what it is (`rel`) and where (`href`). */
+export interface TaskResultLink {
+  /** What the link is, e.g. `"log"`. */
+  rel: string;
+  /** Where it points. */
+  href: string;
 }
 
 /** A task as stored, with its subtask ids and, when asked for, its messages. */
@@ -83,6 +93,10 @@ export interface Task {
   terminatedBy: string | null;
   /** Grows by one on every write; pass it as `expectedVersion` to update safely. */
   version: number;
+  /** Not claimable before this time (a retry's back-off, or a schedule); `null`: at once. */
+  runAfter: Date | null;
+  /** When its claimer last showed it is alive (set by claims and {@linkcode heartbeatTask}). */
+  heartbeatAt: Date | null;
   /** The result so far. */
   result: TaskResult;
   /** The ids of its subtasks, oldest first (derived from their parent ids). */
@@ -120,6 +134,8 @@ export interface TaskInput {
   retry?: number;
   /** Who creates it (at most 256 characters). */
   createdBy?: string | null;
+  /** Not claimable before this time. */
+  runAfter?: Date | null;
 }
 
 /** The result fields {@linkcode updateTask} may replace; the others stay. */
@@ -182,7 +198,11 @@ export interface ListTasksOptions {
    * @default 100
    */
   limit?: number;
-  /** Keyset cursor: only tasks after this task id, in (created, id) order. */
+  /**
+   * Keyset cursor: only tasks after this task, in (created, id) order. The
+   * task must still exist (else `NotFoundError`); {@linkcode iterateTasks}
+   * keeps the values themselves, so deletions do not stop it.
+   */
   after?: string;
   /**
    * Attach each task's result messages (still one statement).
@@ -211,6 +231,12 @@ export interface ClaimOptions {
   claimedBy?: string;
   /** Claim as the leader: fenced by the lease, and its term is recorded on the tasks. */
   lease?: Lease;
+  /**
+   * Stored on the claimed tasks: recovery of a task whose worker is gone
+   * fails it instead of requeueing once its `retry` has reached this, and
+   * {@linkcode retryTask} uses it when given no `maxAttempts` of its own.
+   */
+  maxAttempts?: number;
 }
 
 /** Options of {@linkcode claimTasks}. */
@@ -227,12 +253,22 @@ export interface RecoverTasksOptions {
    * @default "queued"
    */
   to?: "queued" | "failed";
+  /**
+   * Also recover running tasks of any term (unleased ones included) whose
+   * heartbeat is older than this many milliseconds.
+   */
+  staleAfterMs?: number;
 }
 
 /** Options of {@linkcode requestTermination}. */
 export interface RequestTerminationOptions {
   /** Who asks. */
   by?: string;
+  /**
+   * Also mark every descendant that is not finished.
+   * @default true
+   */
+  cascade?: boolean;
 }
 
 /** Options of {@linkcode iterateTasks}. */
