@@ -14,3 +14,5 @@
 export * from "./lifecycle/types.ts";
 export * from "./lifecycle/roll_up.ts";
 export { recordResult } from "./lifecycle/outcome.ts";
+export { retryTask } from "./lifecycle/retry.ts";
+export * from "./lifecycle/rescue.ts";
