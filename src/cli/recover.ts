@@ -5,10 +5,8 @@
  *
  * @module
  */
-import * as api from "../../mod.ts";
-import type { Db, Task } from "../../mod.ts";
+import { rescueStaleTasks } from "../../mod.ts";
 import {
-  CliError,
   type Command,
   type CommandContext,
   ExitCode,
@@ -19,24 +17,6 @@ import { table, toJson } from "./_format.ts";
 import { durationOption } from "./_options.ts";
 import { TASK_HEADER, taskRow } from "./_render.ts";
 
-type Rescue = (
-  db: Db,
-  opts: { staleAfterMs: number; to?: "queued" | "failed" },
-) => Promise<Task[]>;
-
-// Looked up by name so the CLI builds while src/lifecycle/ lands; once
-// `rescueStaleTasks` is in mod.ts this becomes a plain import.
-function rescueStaleTasks(): Rescue {
-  const fn = (api as Record<string, unknown>).rescueStaleTasks;
-  if (typeof fn !== "function") {
-    throw new CliError(
-      "this version of @drydock/statemgmt has no rescueStaleTasks",
-      ExitCode.Failure,
-    );
-  }
-  return fn as Rescue;
-}
-
 async function runRecover(ctx: CommandContext): Promise<ExitCode> {
   noPositionals(ctx);
   const staleAfterMs = durationOption(ctx, "stale-after");
@@ -45,8 +25,7 @@ async function runRecover(ctx: CommandContext): Promise<ExitCode> {
   if (to !== "queued" && to !== "failed") {
     throw new UsageError(`--to takes queued or failed, not "${to}"`);
   }
-  const rescue = rescueStaleTasks();
-  const tasks = await ctx.withDb((sql) => rescue(sql, { staleAfterMs, to }));
+  const tasks = await ctx.withDb((sql) => rescueStaleTasks(sql, { staleAfterMs, to }));
   if (ctx.values.json) ctx.io.out(toJson(tasks));
   else if (tasks.length === 0) ctx.io.out("no stale tasks");
   else {
