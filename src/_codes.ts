@@ -22,6 +22,8 @@ export const Code = {
   Timeout: "timeout",
   /** An event cursor whose events have been pruned. */
   CursorExpired: "cursor_expired",
+  /** The reason of a `terminationSignal`: termination of the task or an ancestor was requested. */
+  TerminationRequested: "termination_requested",
 } as const;
 
 /** One of the {@linkcode Code} values. */

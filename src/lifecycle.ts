@@ -16,3 +16,5 @@ export * from "./lifecycle/roll_up.ts";
 export { recordResult } from "./lifecycle/outcome.ts";
 export { retryTask } from "./lifecycle/retry.ts";
 export * from "./lifecycle/rescue.ts";
+export * from "./lifecycle/wait.ts";
+export * from "./lifecycle/termination_signal.ts";
