@@ -6,15 +6,9 @@
  */
 import type { Sql } from "./db.ts";
 import { MigrationError } from "./errors.ts";
-import { migrations as bundled } from "./_migrations.ts";
+import { type Migration, migrations as bundled } from "./_migrations.ts";
 
-/** One migration: a version (its file name without `.sql`) and its SQL. */
-export interface Migration {
-  /** `NNNN_name`, ordered by its text. */
-  version: string;
-  /** The SQL, run as one transaction. */
-  sql: string;
-}
+export type { Migration } from "./_migrations.ts";
 
 /** Options of {@linkcode migrate}. */
 export interface MigrateOptions {

@@ -10,8 +10,7 @@
 import { DesignReferenceError } from "../errors.ts";
 import { checkInteger, DEFAULT_MAX_BYTES } from "./_options.ts";
 import { redactUri, safeCause, secretsOf } from "./_redact.ts";
-import type { HttpResolverOptions } from "./http.ts";
-import type { ResolverResult } from "./registry.ts";
+import type { HttpResolverOptions, ResolverResult } from "./types.ts";
 
 /** Parsed, checked options; trusted from here on. */
 export interface HttpConfig {
@@ -120,19 +119,30 @@ export async function httpGet(
     }
     if ("result" in hop) return hop.result;
     const next = hop.redirect;
-    const fail = (why: string) =>
-      new DesignReferenceError("redirect", `${shown}: ${why}`, { uri: shown });
-    if (next.protocol !== current.protocol) {
-      throw fail(`a redirect from ${current.protocol} to ${next.protocol} is refused`);
-    }
-    if (visited.has(next.href)) throw fail(`a redirect loop (back to ${redactUri(next.href)})`);
-    if (visited.size > cfg.maxRedirects) throw fail(`more than ${cfg.maxRedirects} redirects`);
+    checkRedirect(current, next, visited, cfg.maxRedirects, shown);
     visited.add(next.href);
     // Once the design moves to another origin, no credential follows it,
     // not even back to the first origin.
     if (next.origin !== origin) withCredentials = false;
     current = next;
   }
+}
+
+/** Refuses a redirect to another scheme, back to a URL already visited, or past the cap. */
+function checkRedirect(
+  current: URL,
+  next: URL,
+  visited: ReadonlySet<string>,
+  maxRedirects: number,
+  shown: string,
+): void {
+  const fail = (why: string) =>
+    new DesignReferenceError("redirect", `${shown}: ${why}`, { uri: shown });
+  if (next.protocol !== current.protocol) {
+    throw fail(`a redirect from ${current.protocol} to ${next.protocol} is refused`);
+  }
+  if (visited.has(next.href)) throw fail(`a redirect loop (back to ${redactUri(next.href)})`);
+  if (visited.size > maxRedirects) throw fail(`more than ${maxRedirects} redirects`);
 }
 
 interface AttemptContext {

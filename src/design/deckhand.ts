@@ -8,8 +8,7 @@
 import { DesignReferenceError } from "../errors.ts";
 import { credentialsRejected, httpConfig, httpGet } from "./_fetch.ts";
 import { redactUri, safeCause } from "./_redact.ts";
-import type { HttpResolverOptions } from "./http.ts";
-import type { Resolver, ResolverResult } from "./registry.ts";
+import type { HttpResolverOptions, Resolver, ResolverResult } from "./types.ts";
 
 /** What a {@linkcode TokenProvider} is asked for. */
 export interface TokenRequest {

@@ -9,7 +9,7 @@ import { relative, sep } from "node:path";
 import { DesignReferenceError, ValidationError } from "../errors.ts";
 import { checkInteger, DEFAULT_MAX_BYTES } from "./_options.ts";
 import { redactUri, safeCause } from "./_redact.ts";
-import type { Resolver, ResolverResult } from "./registry.ts";
+import type { Resolver, ResolverResult } from "./types.ts";
 
 /** Options of {@linkcode fileResolver}. */
 export interface FileResolverOptions {

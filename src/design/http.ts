@@ -7,50 +7,9 @@
 import { DesignReferenceError } from "../errors.ts";
 import { httpConfig, httpGet } from "./_fetch.ts";
 import { redactUri } from "./_redact.ts";
-import type { Resolver } from "./registry.ts";
+import type { HttpResolverOptions, Resolver } from "./types.ts";
 
-/** Options of {@linkcode httpResolver}. */
-export interface HttpResolverOptions {
-  /**
-   * The time-out of each attempt, in milliseconds, from the request to the
-   * last byte of the body. The caller's `signal` bounds the whole call.
-   * @default 30000
-   */
-  timeoutMs?: number;
-  /**
-   * The largest body accepted, in decoded bytes; a larger one throws
-   * `too_large` (a declared `Content-Length` is checked before reading).
-   * @default 67108864 (64 MiB)
-   */
-  maxBytes?: number;
-  /**
-   * How many times, in one call (redirect hops included), a connection
-   * error, a time-out or a 5xx is retried; a 4xx never is.
-   * @default 3
-   */
-  retries?: number;
-  /**
-   * How many redirects are followed, at most 10.
-   * @default 10
-   */
-  maxRedirects?: number;
-  /**
-   * The back-off before the first retry, in milliseconds; it doubles on
-   * each retry up to `maxBackoffMs`, and half of it is random (jitter).
-   * @default 250
-   */
-  backoffMs?: number;
-  /**
-   * The longest back-off between two attempts, in milliseconds.
-   * @default 5000
-   */
-  maxBackoffMs?: number;
-  /**
-   * The `fetch` to use, e.g. one with a custom TLS client.
-   * @default globalThis.fetch
-   */
-  fetch?: (input: string, init: RequestInit) => Promise<Response>;
-}
+export type { HttpResolverOptions } from "./types.ts";
 
 /**
  * A resolver for `http:` and `https:` URLs. It follows redirects itself

@@ -11,30 +11,11 @@ import { DesignReferenceError, ValidationError } from "../errors.ts";
 import { redactUri, safeCause, secretsOf } from "./_redact.ts";
 import { deckhandResolver, type DeckhandResolverOptions } from "./deckhand.ts";
 import { fileResolver, type FileResolverOptions } from "./file.ts";
-import { httpResolver, type HttpResolverOptions } from "./http.ts";
+import { httpResolver } from "./http.ts";
+import type { HttpResolverOptions, Resolver, ResolverResult } from "./types.ts";
 
 export { redactUri } from "./_redact.ts";
-
-/** What a {@linkcode Resolver} is called with besides the URL. */
-export interface ResolverContext {
-  /** Aborted when the caller gives up; a resolver stops its work then. */
-  signal: AbortSignal;
-}
-
-/** What a {@linkcode Resolver} returns. */
-export interface ResolverResult {
-  /** The document, exactly as stored. */
-  bytes: Uint8Array;
-  /** Its media type, when the source says (e.g. an HTTP `Content-Type`). */
-  contentType?: string;
-}
-
-/**
- * Turns a parsed design reference into bytes. A resolver throws a
- * {@linkcode DesignReferenceError} on failure, never quotes a response
- * body, and stops when `signal` aborts.
- */
-export type Resolver = (url: URL, opts: ResolverContext) => Promise<ResolverResult>;
+export type { Resolver, ResolverContext, ResolverResult } from "./types.ts";
 
 /** Options of {@linkcode ResolverRegistry.prototype.resolve}. */
 export interface ResolveOptions {
