@@ -25,3 +25,9 @@ export const leaseSchema = z.object({
   term: z.number().int().positive(),
   expiresAt: z.date(),
 });
+
+/** The longest interval a timer can measure: 2³¹ − 1 ms, about 24.8 days. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A whole, positive number of milliseconds that a timer can measure. */
+export const timerMs = z.number().int().positive().max(MAX_TIMER_MS);

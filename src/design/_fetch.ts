@@ -8,6 +8,7 @@
  */
 
 import { DesignReferenceError } from "../errors.ts";
+import { delay, timeoutSignal } from "../_async.ts";
 import { checkInteger, DEFAULT_MAX_BYTES } from "./_options.ts";
 import { redactUri, safeCause, secretsOf } from "./_redact.ts";
 import type { HttpResolverOptions, ResolverResult } from "./types.ts";
@@ -114,7 +115,7 @@ export async function httpGet(
         throw err;
       }
       attempt++;
-      await sleep(backoff(attempt, cfg), signal);
+      await delay(backoff(attempt, cfg), { signal });
       continue;
     }
     if ("result" in hop) return hop.result;
@@ -160,25 +161,22 @@ async function attemptOnce(
   where: string,
 ): Promise<Hop> {
   const { cfg, signal, shown } = ctx;
-  const control = new AbortController();
-  const onAbort = () => control.abort(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    control.abort(new DOMException(`no answer within ${cfg.timeoutMs} ms`, "TimeoutError"));
-  }, cfg.timeoutMs);
+  const attempt = timeoutSignal(
+    signal,
+    cfg.timeoutMs,
+    () => new DOMException(`no answer within ${cfg.timeoutMs} ms`, "TimeoutError"),
+  );
   try {
     const res = await cfg.fetch(url.href, {
       method: "GET",
       headers,
       redirect: "manual",
-      signal: control.signal,
+      signal: attempt.signal,
     });
     return await handleResponse(res, url, where, shown, cfg.maxBytes);
   } catch (err) {
     if (signal.aborted) throw signal.reason;
-    if (timedOut) {
+    if (attempt.timedOut) {
       const e = new DesignReferenceError(
         "timeout",
         `${where}: no complete answer within ${cfg.timeoutMs} ms`,
@@ -195,8 +193,7 @@ async function attemptOnce(
     retryable.add(e);
     throw e;
   } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", onAbort);
+    attempt.clear();
   }
 }
 
@@ -398,19 +395,4 @@ function basicAuth(url: URL, shown: string): string {
 function backoff(attempt: number, cfg: HttpConfig): number {
   const cap = Math.min(cfg.maxBackoffMs, cfg.backoffMs * 2 ** (attempt - 1));
   return cap / 2 + Math.random() * (cap / 2);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

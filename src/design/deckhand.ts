@@ -6,6 +6,7 @@
  */
 
 import { DesignReferenceError } from "../errors.ts";
+import { abortable } from "../_async.ts";
 import { credentialsRejected, httpConfig, httpGet } from "./_fetch.ts";
 import { redactUri, safeCause } from "./_redact.ts";
 import type { HttpResolverOptions, Resolver, ResolverResult } from "./types.ts";
@@ -123,25 +124,15 @@ async function askToken(
   shown: string,
 ): Promise<string> {
   signal.throwIfAborted();
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
   let value: unknown;
   try {
-    value = await Promise.race([
-      Promise.resolve().then(() => provider({ refresh, signal })),
-      aborted,
-    ]);
+    value = await abortable(Promise.resolve().then(() => provider({ refresh, signal })), signal);
   } catch (err) {
     if (signal.aborted) throw signal.reason;
     throw new DesignReferenceError("network", `${shown}: the token provider failed`, {
       uri: shown,
       cause: safeCause(err, []),
     });
-  } finally {
-    signal.removeEventListener("abort", onAbort);
   }
   if (
     typeof value !== "string" || value === "" || value.length > MAX_TOKEN_LENGTH ||

@@ -8,6 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { DesignReferenceError, ValidationError } from "../errors.ts";
+import { abortable } from "../_async.ts";
 import { redactUri, safeCause, secretsOf } from "./_redact.ts";
 import { deckhandResolver, type DeckhandResolverOptions } from "./deckhand.ts";
 import { fileResolver, type FileResolverOptions } from "./file.ts";
@@ -313,14 +314,9 @@ async function callResolver(
   signal: AbortSignal,
   shown: string,
 ): Promise<ResolverResult> {
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
   let result: ResolverResult;
   try {
-    result = await Promise.race([resolver(new URL(url.href), { signal }), aborted]);
+    result = await abortable(resolver(new URL(url.href), { signal }), signal);
   } catch (err) {
     throwIfAborted(signal, shown);
     if (err instanceof DesignReferenceError) throw err;
@@ -329,8 +325,6 @@ async function callResolver(
       uri: shown,
       cause: safeCause(err, secrets),
     });
-  } finally {
-    signal.removeEventListener("abort", onAbort);
   }
   if (!(result?.bytes instanceof Uint8Array)) {
     throw new TypeError(`the resolver of ${url.protocol} returned no Uint8Array "bytes"`);

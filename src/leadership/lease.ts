@@ -9,6 +9,7 @@ import { z } from "zod";
 import { type Db, toDate } from "../db.ts";
 import { NotLeaderError } from "../errors.ts";
 import { parse } from "../_validation.ts";
+import { cancellable } from "../_async.ts";
 import { electionName, leaseSchema } from "../_schemas.ts";
 
 export type { Db };
@@ -279,25 +280,4 @@ function channelSql(db: Db) {
       THEN 'statemgmt_leader:' || current_schema()
       ELSE 'statemgmt_leader:' || md5(current_schema())
     END)`;
-}
-
-/** A statement the caller may abandon: an abort rejects at once and cancels it. */
-async function cancellable<T>(
-  query: Promise<T> & { cancel(): void },
-  signal: AbortSignal | undefined,
-): Promise<T> {
-  if (!signal) return await query;
-  // postgres.js sends a query only once it is awaited: an early abort sends nothing.
-  signal.throwIfAborted();
-  const { promise, resolve, reject } = Promise.withResolvers<T>();
-  const onAbort = () => {
-    reject(signal.reason);
-    // Ask the server to stop the statement, so it no longer holds the
-    // connection. Its late outcome (a cancel error, or a result) is moot:
-    // the caller was told the statement failed and acts on that.
-    query.cancel();
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
-  query.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  return await promise;
 }
