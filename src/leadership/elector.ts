@@ -10,6 +10,8 @@ import { z } from "zod";
 import type { Sql } from "../db.ts";
 import { NotLeaderError, StateError, ValidationError } from "../errors.ts";
 import { parse } from "../_validation.ts";
+import { abortable, deadline, settlesWithin, sleep } from "../_async.ts";
+import { actor, electionName, timerMs } from "../_schemas.ts";
 import {
   claimLeadership,
   DEFAULT_ELECTION,
@@ -128,27 +130,62 @@ export class LeaderElectorEvent extends Event {
 /** The listener of a {@linkcode LeaderElector} event. */
 export type LeaderElectorListener = (event: LeaderElectorEvent) => void;
 
-const MAX_MS = 2_147_483_647;
-const ms = z.number().int().positive().max(MAX_MS);
 const optionsSchema = z.strictObject({
-  election: z.string().min(1).max(128).default(DEFAULT_ELECTION),
-  identity: z.string().min(1).max(256).optional(),
-  leaseMs: ms.min(100).default(15_000),
-  renewMs: ms.optional(),
-  retryMs: ms.default(2_000),
-  marginMs: ms.optional(),
+  election: electionName.default(DEFAULT_ELECTION),
+  identity: actor.optional(),
+  leaseMs: timerMs.min(100).default(15_000),
+  renewMs: timerMs.optional(),
+  retryMs: timerMs.default(2_000),
+  marginMs: timerMs.optional(),
   listen: z.boolean().default(true),
 });
 
-/** A transform that leaves rows as the server sends them (the elector maps them itself). */
-const IDENTITY_TRANSFORM = {
-  undefined: undefined,
-  column: { from: undefined, to: undefined },
-  value: { from: undefined, to: undefined },
-  row: { from: undefined, to: undefined },
+type Phase = "new" | "following" | "leading" | "stopping" | "stopped";
+
+/**
+ * Where an elector may go from each phase. `#transition` makes every
+ * change of phase and refuses any other (a bug). Leaving "leading" is a
+ * demotion: back to "following" when the lease was lost, its trust expired
+ * or a renewal failed, to "stopping" (reason "stopped") on `stop()`.
+ */
+const TRANSITIONS: { readonly [from in Phase]: readonly Phase[] } = {
+  new: ["following", "stopping"], // start(); stop() before start()
+  following: ["leading", "stopping"], // a claim won in time; stop()
+  leading: ["following", "stopping"], // demoted; stop()
+  stopping: ["stopped"], // the loop ended, the lease released, the pool closed
+  stopped: [],
 };
 
-type State = "new" | "running" | "stopping" | "stopped";
+/** A claim that won: the lease, and when it was sent (monotonic clock). */
+interface Claim {
+  lease: Lease;
+  sentAt: number;
+}
+
+/** The term this elector leads: it exists exactly while the phase is "leading". */
+interface Term {
+  /** The lease, replaced by each renewal. */
+  lease: Lease;
+  /** Until when (monotonic clock) the lease is trusted. */
+  trustUntil: number;
+  trustTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Aborts the renewal in flight (cancels its statement). */
+  renewal: AbortController | null;
+}
+
+/** What a change of phase carries: the claim that enters "leading", or why a term ends. */
+interface Change {
+  claim?: Claim;
+  /** Why the term ends, when leaving "leading"; "stopped" when not given. */
+  reason?: DemotionReason;
+  error?: unknown;
+}
+
+/** A pending {@linkcode LeaderElector.prototype.waitForLeadership} call. */
+interface Waiter {
+  resolve(lease: Lease): void;
+  reject(err: unknown): void;
+}
 
 /**
  * Elects one leader among several instances sharing a database, with a
@@ -205,29 +242,27 @@ export class LeaderElector extends EventTarget {
   #sql: Sql;
   #listen: boolean;
   #own: Sql | null = null;
-  #state: State = "new";
+  /** Written by `#transition` only, as `#term` is; see {@linkcode TRANSITIONS}. */
+  #phase: Phase = "new";
+  /** The current term while leading, else `null`. */
+  #term: Term | null = null;
+  /** The current term's controller; an aborted one while not leading. */
+  #controller: AbortController;
+  /**
+   * A lease that may be live in the database though this elector will not
+   * use it (given up by a demotion, or won too late or while stopping),
+   * until `#releaseUnreleased` gives it back.
+   */
+  #unreleased: Lease | null = null;
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
-  /** The current lease while leading, else `null`. */
-  #lease: Lease | null = null;
-  /** Until when (monotonic clock) the current lease is trusted. */
-  #trustUntil = 0;
-  #trustTimer: ReturnType<typeof setTimeout> | undefined;
-  #controller: AbortController;
-  /** Aborts the renewal in flight (cancels its statement). */
-  #renewAbort: AbortController | null = null;
-  /** A lease given up without a release that may still be live in the database. */
-  #unreleased: Lease | null = null;
-  /** Ends the loop's current sleep early. */
-  #wake: (() => void) | null = null;
-  /** Whether the current sleep ends on a release notification. */
-  #wakeOnRelease = false;
+  /** The loop's current sleep: `#wakeUp` ends it, and so does a release if `onRelease`. */
+  #nap: { wake: AbortController; onRelease: boolean } | null = null;
   /** A release was announced since the last claim began. */
   #released = false;
-  #lastReason: DemotionReason | null = null;
   #unlisten: (() => Promise<void>) | null = null;
-  #waiters = new Set<{ resolve(lease: Lease): void; reject(err: unknown): void }>();
+  #waiters = new Set<Waiter>();
 
   /**
    * Creates an elector; it does nothing until {@linkcode start}.
@@ -242,14 +277,14 @@ export class LeaderElector extends EventTarget {
     const o = parse(optionsSchema, options);
     const marginMs = o.marginMs ?? Math.min(1000, Math.floor(o.leaseMs / 5));
     const renewMs = o.renewMs ?? Math.round(o.leaseMs / 3);
-    const deadline = o.leaseMs - marginMs;
+    const renewDeadline = o.leaseMs - marginMs;
     if (marginMs >= o.leaseMs) {
       throw new ValidationError([{ path: "marginMs", message: "must be below leaseMs" }]);
     }
-    if (renewMs >= deadline) {
+    if (renewMs >= renewDeadline) {
       throw new ValidationError([{
         path: "renewMs",
-        message: `must be below the renew deadline, leaseMs − marginMs = ${deadline} ms`,
+        message: `must be below the renew deadline, leaseMs − marginMs = ${renewDeadline} ms`,
       }]);
     }
     this.#sql = sql;
@@ -331,13 +366,13 @@ export class LeaderElector extends EventTarget {
   /** Whether this instance leads now (its lease is still trusted). */
   get isLeader(): boolean {
     this.#checkTrust();
-    return this.#lease !== null;
+    return this.#term !== null;
   }
 
   /** The lease while this instance leads, else `null`. */
   get lease(): Lease | null {
     this.#checkTrust();
-    return this.#lease;
+    return this.#term?.lease ?? null;
   }
 
   /**
@@ -359,27 +394,16 @@ export class LeaderElector extends EventTarget {
    */
   start(): Promise<void> {
     if (this.#started) return this.#started;
-    if (this.#state !== "new") {
+    if (this.#phase !== "new") {
       return Promise.reject(
         new StateError("invalid_state", "a stopped elector cannot start again"),
       );
     }
-    this.#state = "running";
-    // deno-lint-ignore no-explicit-any
-    const options: any = {
-      ...this.#sql.options,
-      // Named, so that operators can tell heartbeats apart in pg_stat_activity.
-      connection: { ...this.#sql.options.connection, application_name: "statemgmt leader elector" },
-      max: 1,
-      idle_timeout: null,
-      onclose: undefined,
-      onparameter: undefined,
-      transform: IDENTITY_TRANSFORM,
-    };
-    this.#own = postgres(options);
-    const first = Promise.withResolvers<void>();
-    this.#loop = this.#run(first.resolve);
-    this.#started = first.promise;
+    this.#transition("following");
+    this.#own = postgres(heartbeatOptions(this.#sql));
+    let started!: () => void;
+    this.#started = new Promise<void>((resolve) => started = resolve);
+    this.#loop = this.#run(started);
     return this.#started;
   }
 
@@ -393,7 +417,11 @@ export class LeaderElector extends EventTarget {
    * @returns A promise that resolves once the lease is released and the pool closed.
    */
   stop(): Promise<void> {
-    this.#stopped ??= this.#stop();
+    if (this.#stopped) return this.#stopped;
+    let settle!: (stopping: Promise<void>) => void;
+    this.#stopped = new Promise<void>((resolve) => settle = resolve);
+    // Set before #stop runs: a "demoted" listener may call stop() again from inside it.
+    settle(this.#stop());
     return this.#stopped;
   }
 
@@ -408,165 +436,57 @@ export class LeaderElector extends EventTarget {
   waitForLeadership(signal?: AbortSignal): Promise<Lease> {
     const lease = this.lease;
     if (lease) return Promise.resolve(lease);
-    if (this.#state === "stopping" || this.#state === "stopped") {
+    if (this.#phase === "stopping" || this.#phase === "stopped") {
       return Promise.reject(new NotLeaderError(`${this.identity}'s elector is stopped`));
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    const { promise, resolve, reject } = Promise.withResolvers<Lease>();
-    const onAbort = () => {
-      this.#waiters.delete(waiter);
-      reject(signal!.reason);
-    };
-    const waiter = {
-      resolve: (l: Lease) => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(l);
-      },
-      reject: (err: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    let waiter!: Waiter;
+    const elected = new Promise<Lease>((resolve, reject) => waiter = { resolve, reject });
     this.#waiters.add(waiter);
-    return promise;
+    return abortable(elected, signal, () => this.#waiters.delete(waiter));
   }
 
-  // ------------------------------------------------------------ the loop
+  // ------------------------------------------------------------ the state machine
 
-  async #run(started: () => void): Promise<void> {
-    try {
-      if (this.#listen) await this.#listenForReleases();
-      let cooldown = false;
-      while (this.#state === "running") {
-        if (cooldown) {
-          // After a demotion, give the others a head start before claiming again.
-          cooldown = false;
-          await this.#releaseUnreleased();
-          await this.#sleep(this.#retryDelay(), false);
-          continue;
-        }
-        const claimed = await this.#claim();
-        if (claimed && this.#state === "running") {
-          const leading = this.#lead(claimed.lease, claimed.sentAt);
-          started(); // #lead has set the lease and dispatched "elected" by now
-          await leading;
-          cooldown = this.#lastReason !== "stopped";
-          continue;
-        }
-        started();
-        if (claimed) {
-          this.#unreleased = claimed.lease; // won while stopping: stop() releases it
-        } else if (this.#state === "running") {
-          if (this.#released) continue; // a release was announced while we claimed
-          await this.#sleep(this.#retryDelay(), true);
-        }
+  /**
+   * Changes the phase, the one place that does, refusing a change that
+   * {@linkcode TRANSITIONS} does not list; entering and leaving "leading"
+   * begin and end the term.
+   */
+  #transition(to: Phase, change: Change = {}): void {
+    const from = this.#phase;
+    if (!TRANSITIONS[from].includes(to)) {
+      throw new StateError("invalid_state", `an elector cannot go from ${from} to ${to}`);
+    }
+    this.#phase = to;
+    if (from === "leading") this.#endTerm(change.reason ?? "stopped", change.error);
+    if (to === "leading") this.#beginTerm(change.claim!);
+    if (to === "stopping") this.#wakeUp();
+    if (to === "stopped") {
+      for (const waiter of this.#waiters) {
+        waiter.reject(new NotLeaderError(`${this.identity}'s elector stopped`));
       }
-    } finally {
-      started();
+      this.#waiters.clear();
     }
   }
 
-  /** One claim; `null` when the lease is held elsewhere, the claim failed or came back too late. */
-  async #claim(): Promise<{ lease: Lease; sentAt: number } | null> {
-    this.#released = false;
-    const sentAt = performance.now();
-    let lease: Lease | null;
-    try {
-      lease = await claimLeadership(this.#own!, {
-        election: this.election,
-        identity: this.identity,
-        leaseMs: this.leaseMs,
-      });
-    } catch (err) {
-      this.#emitError(err);
-      return null;
-    }
-    if (!lease) return null;
-    if (performance.now() >= sentAt + this.leaseMs - this.marginMs) {
-      // The answer took so long that the lease cannot be trusted: give it back.
-      this.#unreleased = lease;
-      await this.#releaseUnreleased();
-      return null;
-    }
-    return { lease, sentAt };
-  }
-
-  /** Leads until demoted: renews every `renewMs`, each renewal bounded by the trust left. */
-  async #lead(lease: Lease, sentAt: number): Promise<void> {
-    this.#lease = lease;
-    this.#lastReason = null;
+  #beginTerm({ lease, sentAt }: Claim): void {
+    const term: Term = { lease, trustUntil: 0, trustTimer: undefined, renewal: null };
+    this.#term = term;
     this.#controller = new AbortController();
-    this.#trust(sentAt);
+    this.#trust(term, sentAt);
     this.dispatchEvent(new LeaderElectorEvent("elected", { lease }));
     for (const waiter of this.#waiters) waiter.resolve(lease);
     this.#waiters.clear();
-    const term = lease.term;
-    const leading = () => {
-      this.#checkTrust();
-      return this.#lease?.term === term;
-    };
-    let nextRenew = sentAt + this.renewMs;
-    while (leading()) {
-      await this.#sleep(nextRenew - performance.now(), false);
-      if (!leading()) break;
-      const renewStart = performance.now();
-      const abort = new AbortController();
-      this.#renewAbort = abort;
-      let renewed: Lease | null;
-      try {
-        renewed = await renewLeadership(this.#own!, this.#lease!, {
-          leaseMs: this.leaseMs,
-          signal: abort.signal,
-        });
-      } catch (err) {
-        if (leading()) this.#demote("error", err);
-        break;
-      } finally {
-        this.#renewAbort = null;
-      }
-      if (!leading()) break; // demoted while the renewal was in flight
-      if (!renewed) {
-        this.#demote("lost");
-        break;
-      }
-      this.#lease = renewed;
-      this.#trust(renewStart);
-      nextRenew = renewStart + this.renewMs;
-    }
   }
 
-  /** Trusts the lease until `from + leaseMs − marginMs` (monotonic clock). */
-  #trust(from: number): void {
-    this.#trustUntil = from + this.leaseMs - this.marginMs;
-    this.#armTrustTimer();
-  }
-
-  #armTrustTimer(): void {
-    clearTimeout(this.#trustTimer);
-    // Timers may fire a little early against performance.now(): re-arm until trust has run out.
-    this.#trustTimer = setTimeout(() => {
-      this.#trustTimer = undefined;
-      if (this.#lease && performance.now() < this.#trustUntil) this.#armTrustTimer();
-      else this.#checkTrust();
-    }, Math.max(1, Math.ceil(this.#trustUntil - performance.now())));
-  }
-
-  #checkTrust(): void {
-    if (this.#lease && performance.now() >= this.#trustUntil) this.#demote("expired");
-  }
-
-  #demote(reason: DemotionReason, error?: unknown): void {
-    const lease = this.#lease;
-    if (!lease) return;
-    this.#lease = null;
-    this.#lastReason = reason;
-    clearTimeout(this.#trustTimer);
-    this.#trustTimer = undefined;
+  #endTerm(reason: DemotionReason, error: unknown): void {
+    const { lease, trustTimer, renewal } = this.#term!;
+    this.#term = null;
+    clearTimeout(trustTimer);
     // The lease may still be live in the database: give it back (stop() does when stopping).
     if (reason !== "lost") this.#unreleased = lease;
     // A renewal that outlived the trust is cancelled; on stop it is left to finish.
-    if (reason === "expired") this.#renewAbort?.abort(new NotLeaderError("renewal timed out"));
+    if (reason === "expired") renewal?.abort(new NotLeaderError("renewal timed out"));
     this.#controller.abort(
       new NotLeaderError(`${this.identity} lost leadership at term ${lease.term}: ${reason}`),
     );
@@ -575,13 +495,149 @@ export class LeaderElector extends EventTarget {
     if (reason === "error") this.#emitError(error, lease);
   }
 
-  /** Releases a lease this elector gave up without releasing; errors become events. */
-  async #releaseUnreleased(): Promise<void> {
+  /** Trusts the lease until `from + leaseMs − marginMs` (monotonic clock). */
+  #trust(term: Term, from: number): void {
+    term.trustUntil = from + this.leaseMs - this.marginMs;
+    this.#armTrustTimer(term);
+  }
+
+  #armTrustTimer(term: Term): void {
+    clearTimeout(term.trustTimer);
+    // Timers may fire a little early against performance.now(): re-arm until trust has run out.
+    term.trustTimer = setTimeout(() => {
+      term.trustTimer = undefined;
+      if (this.#term === term && performance.now() < term.trustUntil) this.#armTrustTimer(term);
+      else this.#checkTrust();
+    }, Math.max(1, Math.ceil(term.trustUntil - performance.now())));
+  }
+
+  #checkTrust(): void {
+    const term = this.#term;
+    if (term && performance.now() >= term.trustUntil) {
+      this.#transition("following", { reason: "expired" });
+    }
+  }
+
+  /** Whether `term` is still the one this elector leads (trust checked first). */
+  #leads(term: Term | null): term is Term {
+    this.#checkTrust();
+    return term !== null && this.#term === term;
+  }
+
+  // ------------------------------------------------------------ the loop
+
+  async #run(started: () => void): Promise<void> {
+    try {
+      if (this.#listen) await this.#listenForReleases();
+      while (this.#phase === "following") {
+        const claim = await this.#claim();
+        if (claim && this.#phase === "following" && this.#inTime(claim)) {
+          const leading = this.#lead(claim);
+          started(); // #lead has set the lease and dispatched "elected" by now
+          await leading;
+          if (this.#phase !== "following") break;
+          // After a demotion, give the others a head start before claiming again.
+          await this.#releaseUnreleased();
+          await this.#sleep(this.#retryDelay(), false);
+          continue;
+        }
+        // Won too late to be trusted, or while stopping: it may be live, give it back.
+        if (claim) this.#unreleased = claim.lease;
+        if (this.#phase !== "following") break; // stop() releases it
+        await this.#releaseUnreleased();
+        started();
+        if (this.#released) continue; // a release was announced while we claimed
+        await this.#sleep(this.#retryDelay(), true);
+      }
+    } finally {
+      started();
+    }
+  }
+
+  /** One claim; `null` when the lease is held elsewhere or the claim failed. */
+  async #claim(): Promise<Claim | null> {
+    this.#released = false;
+    const sentAt = performance.now();
+    try {
+      const lease = await claimLeadership(this.#own!, {
+        election: this.election,
+        identity: this.identity,
+        leaseMs: this.leaseMs,
+      });
+      return lease && { lease, sentAt };
+    } catch (err) {
+      this.#emitError(err);
+      return null;
+    }
+  }
+
+  /** Whether the claim's answer came soon enough for its lease to be trusted at all. */
+  #inTime(claim: Claim): boolean {
+    return performance.now() < claim.sentAt + this.leaseMs - this.marginMs;
+  }
+
+  /** Leads until demoted: renews every `renewMs`, each renewal bounded by the trust left. */
+  async #lead(claim: Claim): Promise<void> {
+    this.#transition("leading", { claim });
+    const term = this.#term;
+    let nextRenew = claim.sentAt + this.renewMs;
+    while (this.#leads(term)) {
+      await this.#sleep(nextRenew - performance.now(), false);
+      if (!this.#leads(term)) break;
+      const renewStart = performance.now();
+      const renewed = await this.#renew(term);
+      if (!renewed) break;
+      term.lease = renewed;
+      this.#trust(term, renewStart);
+      nextRenew = renewStart + this.renewMs;
+    }
+  }
+
+  /**
+   * One renewal of `term`'s lease: the renewed lease, or `null` when the
+   * term has ended (demoted here for an error or a lost lease, or while the
+   * renewal was in flight).
+   */
+  async #renew(term: Term): Promise<Lease | null> {
+    const abort = new AbortController();
+    term.renewal = abort;
+    let renewed: Lease | null;
+    try {
+      renewed = await renewLeadership(this.#own!, term.lease, {
+        leaseMs: this.leaseMs,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      if (this.#leads(term)) this.#transition("following", { reason: "error", error: err });
+      return null;
+    } finally {
+      term.renewal = null;
+    }
+    if (!this.#leads(term)) return null; // demoted while the renewal was in flight
+    if (!renewed) this.#transition("following", { reason: "lost" });
+    return renewed;
+  }
+
+  /**
+   * Gives back the lease in `#unreleased`, if any: the one drain of claims
+   * that may have landed unconfirmed. `withinMs` bounds the wait (stop()
+   * must end; in the loop, the next claim waits behind it anyway). A
+   * failure or a time-out becomes an `error` event.
+   */
+  async #releaseUnreleased(withinMs?: number): Promise<void> {
     const lease = this.#unreleased;
     if (!lease) return;
     this.#unreleased = null;
     try {
-      await releaseLeadership(this.#own!, lease);
+      const released = releaseLeadership(this.#own!, lease);
+      if (withinMs === undefined) await released;
+      else {
+        await deadline(
+          released,
+          withinMs,
+          () => new StateError("timeout", `releasing term ${lease.term} took over ${withinMs} ms`),
+        );
+      }
     } catch (err) {
       this.#emitError(err, lease);
     }
@@ -615,65 +671,46 @@ export class LeaderElector extends EventTarget {
     }
     if (election !== this.election) return;
     this.#released = true;
-    if (this.#wakeOnRelease) this.#wakeUp();
+    if (this.#nap?.onRelease) this.#wakeUp();
   }
 
-  #sleep(ms: number, wakeOnRelease: boolean): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const done = () => {
-      clearTimeout(timer);
-      if (this.#wake === done) {
-        this.#wake = null;
-        this.#wakeOnRelease = false;
-      }
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    this.#wake = done;
-    this.#wakeOnRelease = wakeOnRelease;
-    return promise;
+  /** Sleeps up to `ms`; `#wakeUp` ends it early, and so does a release if `onRelease`. */
+  async #sleep(ms: number, onRelease: boolean): Promise<void> {
+    // Once stopping, the loop only winds down: stop() is waiting for it.
+    if (this.#phase === "stopping") return;
+    const nap = { wake: new AbortController(), onRelease };
+    this.#nap = nap;
+    await sleep(ms, nap.wake.signal);
+    if (this.#nap === nap) this.#nap = null;
   }
 
   #wakeUp(): void {
-    this.#wake?.();
+    const nap = this.#nap;
+    this.#nap = null;
+    nap?.wake.abort();
   }
 
   #retryDelay(): number {
     return this.retryMs * (0.5 + Math.random() * 0.5);
   }
 
-  #emitError(error: unknown, lease: Lease | null = this.#lease): void {
+  #emitError(error: unknown, lease: Lease | null = this.#term?.lease ?? null): void {
     this.dispatchEvent(new LeaderElectorEvent("error", { lease, error }));
   }
 
   // ------------------------------------------------------------ stopping
 
   async #stop(): Promise<void> {
-    const wasRunning = this.#state === "running";
-    this.#state = "stopping";
-    if (wasRunning) {
-      this.#demote("stopped");
-      this.#wakeUp();
+    const running = this.#phase === "following" || this.#phase === "leading";
+    this.#transition("stopping", { reason: "stopped" });
+    if (running) {
       // Let the statement in flight finish (a renewal must land before the
       // release); past a lease it no longer matters, so cut it short.
       if (!(await settlesWithin(this.#loop!, this.leaseMs))) {
         await this.#own!.end({ timeout: 0 });
         await this.#loop;
       }
-      if (this.#unreleased) {
-        const lease = this.#unreleased;
-        this.#unreleased = null;
-        try {
-          if (!(await settlesWithin(releaseLeadership(this.#own!, lease), this.leaseMs))) {
-            throw new StateError(
-              "timeout",
-              `releasing term ${lease.term} took over ${this.leaseMs} ms`,
-            );
-          }
-        } catch (err) {
-          this.#emitError(err, lease);
-        }
-      }
+      await this.#releaseUnreleased(this.leaseMs);
       if (this.#unlisten) {
         try {
           await this.#unlisten();
@@ -683,21 +720,29 @@ export class LeaderElector extends EventTarget {
       }
       await this.#own!.end({ timeout: 1 });
     }
-    this.#state = "stopped";
-    for (const waiter of this.#waiters) {
-      waiter.reject(new NotLeaderError(`${this.identity}'s elector stopped`));
-    }
-    this.#waiters.clear();
+    this.#transition("stopped");
   }
 }
 
-/** Whether `promise` settles within `ms`; its rejection, if any, is rethrown. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => timer = setTimeout(resolve, ms, false));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** The options of the elector's own pool: `sql`'s, for one connection that stays open. */
+// deno-lint-ignore no-explicit-any
+function heartbeatOptions(sql: Sql): any {
+  return {
+    ...sql.options,
+    // Named, so that operators can tell heartbeats apart in pg_stat_activity.
+    connection: { ...sql.options.connection, application_name: "statemgmt leader elector" },
+    max: 1,
+    idle_timeout: null,
+    onclose: undefined,
+    onparameter: undefined,
+    transform: IDENTITY_TRANSFORM,
+  };
 }
+
+/** A transform that leaves rows as the server sends them (the elector maps them itself). */
+const IDENTITY_TRANSFORM = {
+  undefined: undefined,
+  column: { from: undefined, to: undefined },
+  value: { from: undefined, to: undefined },
+  row: { from: undefined, to: undefined },
+};
