@@ -256,21 +256,28 @@ dbTest(
   },
 );
 
-dbTest("deleteTasksOlderThan() removes old trees with their subtasks and messages", async (sql) => {
-  const old = await createTask(sql, { action: "deploy_nodes" });
-  const oldChild = await createTask(sql, { action: "deploy_node", parentTaskId: old.id });
-  await appendResultMessage(sql, oldChild.id, { message: "x" });
-  await sql`UPDATE tasks SET created = created - interval '10 days' WHERE id = ${old.id}`;
-  const recent = await createTask(sql, { action: "deploy_nodes" });
-  const cutoff = new Date(Date.now() - 86_400_000);
-  assertEquals(await deleteTasksOlderThan(sql, cutoff), 2);
-  assertEquals(await getTask(sql, old.id), null);
-  assertEquals(await getTask(sql, oldChild.id), null);
-  const [{ n }] = await sql`SELECT count(*)::int AS n FROM result_messages`;
-  assertEquals(n, 0);
-  assertEquals((await getTask(sql, recent.id))?.id, recent.id);
-  assertEquals(await deleteTasksOlderThan(sql, cutoff), 0);
-});
+dbTest(
+  "deleteTasksOlderThan() removes old finished trees with their subtasks and messages",
+  async (sql) => {
+    const old = await createTask(sql, { action: "deploy_nodes", status: "complete" });
+    const oldChild = await createTask(sql, {
+      action: "deploy_node",
+      status: "terminated",
+      parentTaskId: old.id,
+    });
+    await appendResultMessage(sql, oldChild.id, { message: "x" });
+    await sql`UPDATE tasks SET created = created - interval '10 days' WHERE id = ${old.id}`;
+    const recent = await createTask(sql, { action: "deploy_nodes", status: "complete" });
+    const cutoff = new Date(Date.now() - 86_400_000);
+    assertEquals(await deleteTasksOlderThan(sql, cutoff), 2);
+    assertEquals(await getTask(sql, old.id), null);
+    assertEquals(await getTask(sql, oldChild.id), null);
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM result_messages`;
+    assertEquals(n, 0);
+    assertEquals((await getTask(sql, recent.id))?.id, recent.id);
+    assertEquals(await deleteTasksOlderThan(sql, cutoff), 0);
+  },
+);
 
 dbTest("addSubtask() refuses cycles and re-parenting", async (sql) => {
   const a = await createTask(sql, { action: "noop" });

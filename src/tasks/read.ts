@@ -4,11 +4,13 @@
  *
  * @module
  */
-import { type Db, Params, query } from "../db.ts";
+import { type Db, query } from "../db.ts";
 import { parse } from "../_validation.ts";
 import { taskId } from "../_schemas.ts";
-import { TASK, taskSelect } from "./_rows.ts";
+import { listPage } from "./_list.ts";
+import { NotFoundError } from "../errors.ts";
 import { getOptions, listOptions, subtaskOptions } from "./_schemas.ts";
+import { TASK, taskSelect } from "./_rows.ts";
 import type {
   GetTaskOptions,
   IterateTasksOptions,
@@ -52,6 +54,8 @@ export async function getTask(
  * @param opts Filters and paging; pass the last task's id as `after` for the next page.
  * @returns The tasks, oldest first.
  * @throws {ValidationError} Bad filters.
+ * @throws {NotFoundError} The `after` task no longer exists (use {@linkcode iterateTasks},
+ *   whose cursor survives deletions).
  *
  * @example Usage
  * ```ts ignore
@@ -61,41 +65,23 @@ export async function getTask(
  */
 export async function listTasks(db: Db, opts: ListTasksOptions = {}): Promise<Task[]> {
   const o = parse(listOptions, opts);
-  const select = taskSelect(o.messages);
-  const q = new Params();
-  const where = ["true"];
-  if (o.status !== undefined) {
-    const statuses = [o.status].flat().map((v) => `${q.add(v)}::text`);
-    where.push(`t.status IN (${statuses.join(", ")})`);
-  }
-  if (o.action) where.push(`t.action = ${q.add(o.action)}::text`);
-  if (o.parentTaskId) where.push(`t.parent_task_id = ${q.add(o.parentTaskId)}::uuid`);
-  if (o.after) {
-    const after = q.add(o.after);
-    where.push(
-      `(t.created, t.id) > (SELECT a.created, a.id FROM tasks a WHERE a.id = ${after}::uuid)`,
-    );
-  }
-  const rows = await query(
-    db,
-    `SELECT ${select.sql} FROM tasks t
-    WHERE ${where.join(" AND ")}
-    ORDER BY t.created, t.id
-    LIMIT ${q.add(o.limit)}::int`,
-    q.values,
-  );
-  return rows.map(select.map);
+  const { tasks } = await listPage(db, o);
+  if (tasks.length === 0 && o.after !== undefined) await assertCursorTask(db, o.after);
+  return tasks;
 }
 
 /**
  * Streams every task matching the filters, oldest first, one keyset page
  * at a time, so a million tasks never sit in memory together. Each page
  * is its own statement: tasks created meanwhile at the end are included.
+ * The cursor between pages is the last task's (created, id) values, not
+ * its id, so deleting that task meanwhile does not end the stream.
  *
  * @param db A pool or transaction.
  * @param opts The filters of {@linkcode listTasks}, a starting `after`, and the page size.
  * @returns An async iterator over the tasks.
  * @throws {ValidationError} Bad filters (when iteration starts).
+ * @throws {NotFoundError} The starting `after` names no task.
  *
  * @example Usage
  * ```ts ignore
@@ -109,13 +95,20 @@ export async function* iterateTasks(
   opts: IterateTasksOptions = {},
 ): AsyncGenerator<Task, void, undefined> {
   const { pageSize = 500, ...filters } = opts;
-  let after = filters.after;
+  const o = parse(listOptions, { ...filters, limit: pageSize });
+  let page = await listPage(db, o);
+  if (page.tasks.length === 0 && o.after !== undefined) await assertCursorTask(db, o.after);
   for (;;) {
-    const page = await listTasks(db, { ...filters, after, limit: pageSize });
-    yield* page;
-    if (page.length < pageSize) return;
-    after = page[page.length - 1].id;
+    yield* page.tasks;
+    if (page.tasks.length < pageSize || !page.key) return;
+    page = await listPage(db, o, page.key);
   }
+}
+
+/** Throws unless the cursor task `id` exists: an empty page after it would read as the end. */
+async function assertCursorTask(db: Db, id: string): Promise<void> {
+  const [row] = await query(db, "SELECT 1 FROM tasks WHERE id = $1::uuid", [id]);
+  if (!row) throw new NotFoundError("task", id);
 }
 
 /**
