@@ -88,6 +88,7 @@ export async function withDatabase<T>(
   try {
     sql = postgres(url, { max: 2, connect_timeout: 10, onnotice: () => {} });
   } catch (err) {
+    if ((err as Error)?.name === "NotCapable") throw err;
     throw new CliError(
       `cannot use the database URL ${redactUrl(url)}: ${message(err)}`,
       ExitCode.Failure,
@@ -144,8 +145,18 @@ function connectionError(err: unknown, url: string): CliError | null {
 }
 
 function notMigrated(err: unknown, url: string): CliError | null {
+  const code = (err as { code?: string })?.code;
+  // 3F000: no schema to create in — the search_path names none that exists.
+  if (code === "3F000") {
+    return new CliError(
+      `the database at ${redactUrl(url)} has no schema named in its search_path: ` +
+        "create it first (CREATE SCHEMA name), then run `statemgmt migrate`",
+      ExitCode.Failure,
+      { cause: err },
+    );
+  }
   // 42P01: undefined table — a table this version needs is missing.
-  if ((err as { code?: string })?.code !== "42P01") return null;
+  if (code !== "42P01") return null;
   return new CliError(
     `the database at ${redactUrl(url)} lacks a statemgmt table (${message(err)}): ` +
       "run `statemgmt migrate` first",

@@ -167,5 +167,10 @@ function classify(err: unknown): [ExitCode, string] {
   if (err instanceof NotFoundError) return [ExitCode.NotFound, err.message];
   if (err instanceof ConflictError) return [ExitCode.Conflict, err.message];
   if (err instanceof StateError) return [ExitCode.Failure, `${err.message} (${err.code})`];
-  return [ExitCode.Failure, err instanceof Error ? err.message : String(err)];
+  const message = err instanceof Error ? err.message : String(err);
+  // Deno without a permission the CLI needs: say which flags it takes.
+  if ((err as Error)?.name === "NotCapable" || /Requires \w+ access/.test(message)) {
+    return [ExitCode.Failure, `${message} (the CLI needs --allow-net and --allow-env)`];
+  }
+  return [ExitCode.Failure, message];
 }
