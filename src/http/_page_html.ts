@@ -72,6 +72,7 @@ ul.tree li > span:hover .act { text-decoration: underline; }
 #events { font-family: var(--mono); font-size: 12px; padding: 4px 0; }
 #events div { padding: 2px 14px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #events div:first-child { color: var(--text); } #events div { color: var(--dim); }
+#detail-title { text-transform: none; letter-spacing: 0; font-weight: 400; }
 .count { font: 600 11px var(--mono); color: var(--text); background: var(--panel2);
   padding: 0 7px; border-radius: 8px; }
 `;

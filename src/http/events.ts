@@ -129,7 +129,6 @@ async function eventStream(
   };
   if (stop.signal.aborted) end();
   else stop.signal.addEventListener("abort", end, { once: true });
-  ctx.request.signal.addEventListener("abort", () => stop.abort(), { once: true });
   return new Response(sse.body, {
     headers: {
       "content-type": "text/event-stream",
