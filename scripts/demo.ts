@@ -7,8 +7,12 @@
  * elect a leader; the leader's workers claim and deploy nodes with its
  * lease (result messages, build data, boot actions). Mid-way the leader
  * stops, leaving a node claimed: another instance takes over within
- * milliseconds at a new term, recovers that node and finishes. The results
- * are rolled up to the parent and summarised.
+ * milliseconds at a new term, recovers that node and finishes. One node
+ * fails its first attempt and is retried after a back-off; it succeeds on
+ * the retry. The demo waits for the subtasks (`waitForSubtasks`), rolls
+ * their results up to the parent (`rollUpResults`) and summarises. Last,
+ * an operator terminates another task tree while one of its subtasks runs
+ * and one waits in the queue.
  */
 import postgres from "postgres";
 import {
@@ -20,18 +24,23 @@ import {
   type Lease,
   listSubtasks,
   migrate,
+  recordResult,
   recoverTasks,
+  retryTask,
+  rollUpResults,
   type Sql,
   type Task,
   updateTask,
+  waitForSubtasks,
 } from "../mod.ts";
 import { openEmbedded } from "../src/embedded.ts";
 import { latestBuildSummary, recordNodeBuild } from "./_demo_build.ts";
 import { resolveDemoDesign } from "./_demo_design.ts";
 import { demoLeadership } from "./_demo_leadership.ts";
+import { demoTermination } from "./_demo_termination.ts";
 
 const NODES = ["node01", "node02", "node03", "node04", "node05", "node06"];
-const FAILING = "node05"; // one node fails, so the roll-up shows a partial success
+const FAILING = "node05"; // fails its first attempt, and succeeds on the retry
 const WORKERS = 3;
 
 const started = performance.now();
@@ -70,7 +79,13 @@ async function worker(
 ): Promise<void> {
   while (budget.left-- > 0 && !signal.aborted) {
     const task = await claim(sql, lease, name);
-    if (!task) return;
+    if (!task) {
+      // A retry waiting out its back-off is not claimable yet: wait for it.
+      if (!await retryPending(sql)) return;
+      budget.left++;
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
     await deployNode(sql, task, nodeOf(task), lease);
   }
 }
@@ -102,11 +117,19 @@ function leaderWork(sql: Sql) {
   };
 }
 
+/** Whether a deploy_node task is queued but not yet due (a retry in its back-off). */
+async function retryPending(sql: Sql): Promise<boolean> {
+  const [row] = await sql`SELECT count(*)::int AS n FROM tasks
+    WHERE action = 'deploy_node' AND status = 'queued' AND run_after > clock_timestamp()`;
+  return row.n > 0;
+}
+
 async function deployNode(sql: Sql, task: Task, node: string, lease: Lease): Promise<void> {
   const steps = ["configure hardware", "deploy OS image", "run boot actions"];
+  let failed = false;
   for (const step of steps) {
     await new Promise((r) => setTimeout(r, 5 + Math.random() * 15));
-    const failed = node === FAILING && step === "deploy OS image";
+    failed = node === FAILING && task.retry === 0 && step === "deploy OS image";
     await appendResultMessage(sql, task.id, {
       message: failed ? `${step}: image checksum mismatch` : `${step}: ok`,
       error: failed,
@@ -115,36 +138,21 @@ async function deployNode(sql: Sql, task: Task, node: string, lease: Lease): Pro
     });
     if (failed) break;
   }
-  const ok = node !== FAILING;
-  await updateTask(sql, task.id, {
-    status: "complete",
-    result: ok
-      ? { status: "success", successes: [node], message: `${node} deployed` }
-      : { status: "failure", failures: [node], message: `${node} failed to deploy` },
-  }, { lease });
-  if (ok) await recordNodeBuild(sql, node, task.id);
-  log(`${task.claimedBy} finished ${node}: ${ok ? "success, build data recorded" : "FAILURE"}`);
-}
-
-/** Rolls the subtasks' results up to the parent, as Drydock's orchestrator does. */
-async function rollUp(sql: Sql, parent: Task): Promise<Task> {
-  const subtasks = await listSubtasks(sql, parent.id, { state: "complete" });
-  const successes = subtasks.flatMap((t) => t.result.successes);
-  const failures = subtasks.flatMap((t) => t.result.failures);
-  const status = failures.length === 0
-    ? "success"
-    : successes.length === 0
-    ? "failure"
-    : "partial_success";
-  return await updateTask(sql, parent.id, {
-    status: "complete",
-    result: {
-      status,
-      successes,
-      failures,
-      message: `${successes.length} deployed, ${failures.length} failed`,
-    },
-  }, { expectedVersion: parent.version });
+  // The entity and its vote, recorded atomically; then finish, or retry.
+  await recordResult(sql, task.id, failed ? { failures: [node] } : { successes: [node] }, {
+    lease,
+  });
+  if (failed) {
+    const { retried } = await retryTask(sql, task.id, { maxAttempts: 2, backoffMs: 200, lease });
+    log(`${task.claimedBy}: ${node} FAILED; ${retried ? "retry queued after 200 ms" : "no retry"}`);
+    return;
+  }
+  await updateTask(sql, task.id, { status: "complete", result: { message: `${node} deployed` } }, {
+    lease,
+  });
+  await recordNodeBuild(sql, node, task.id);
+  const attempt = task.retry > 0 ? ` on retry ${task.retry}` : "";
+  log(`${task.claimedBy} finished ${node}${attempt}: success, build data recorded`);
 }
 
 function table(rows: string[][]): string {
@@ -190,8 +198,17 @@ try {
   log(`queued ${NODES.length} deploy_node subtasks: ${NODES.join(", ")}`);
 
   const handover = await demoLeadership(sql, log, leaderWork(sql));
-  const rolled = await rollUp(sql, (await getTask(sql, parent.id, { messages: false }))!);
-  log(`rolled up to ${short(parent.id)}: ${rolled.result.status} (${rolled.result.message})`);
+  const done = await waitForSubtasks(sql, parent.id, { action: "deploy_node", timeoutMs: 30_000 });
+  log(`all ${done.length} deploy_node subtasks finished`);
+  await rollUpResults(sql, parent.id, { action: "deploy_node" });
+  const rolled = await updateTask(sql, parent.id, {
+    status: "complete",
+    result: { message: "deployment finished" },
+  });
+  log(
+    `rolled up to ${short(parent.id)}: ${rolled.result.status} ` +
+      `(${rolled.result.successes.length} succeeded, ${rolled.result.failures.length} failed)`,
+  );
 
   const subtasks = await listSubtasks(sql, parent.id);
   const rows = [[
@@ -204,6 +221,7 @@ try {
     "errors",
     "claimed by",
     "term",
+    "retry",
   ]];
   for (const t of [rolled, ...subtasks]) {
     const full = (await getTask(sql, t.id))!;
@@ -219,12 +237,14 @@ try {
       String(full.result.errorCount),
       t.claimedBy ?? "",
       t.claimedTerm === null ? "" : String(t.claimedTerm),
+      String(t.retry),
     ]);
   }
   console.log(`\n${table(rows)}\n`);
   console.log("latest build data per node and generator:");
   for (const line of await latestBuildSummary(sql, NODES)) console.log(`  ${line}`);
   console.log();
+  await demoTermination(sql, log);
   log(
     `done: leadership moved from term ${handover.firstTerm} to ${handover.nextTerm} ` +
       `in ${handover.handoverMs.toFixed(1)} ms`,
