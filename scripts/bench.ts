@@ -14,6 +14,7 @@ import { benchDesign } from "../bench/design.ts";
 import { benchLeadership } from "../bench/leadership.ts";
 import { benchPeers } from "../bench/peers.ts";
 import { benchScale } from "../bench/scale.ts";
+import { benchHttp } from "../bench/http.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");
@@ -68,6 +69,7 @@ try {
     heading("design references (baseline: bare Deno.readFile / fetch)");
     for (const row of await benchDesign({ quick })) print(row);
   }
+  if (wanted("http")) { for (const row of await benchHttp({ quick })) print(row); }
   if (wanted("peers")) {
     heading("peers on the same server (ratio > 1: ours better)");
     for (const row of await benchPeers({ quick })) print(row);
