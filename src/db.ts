@@ -42,14 +42,17 @@ export function jsonParam(value: unknown): string | null {
  * is assembled per call. Without parameters postgres.js uses the simple
  * protocol, planned on every call; the hot paths all pass at least one.
  */
-export function query(db: Db, text: string, params: unknown[]): Promise<Rows> {
+export function query(db: Db, text: string, params: unknown[]): PendingRows {
   // deno-lint-ignore no-explicit-any
-  return db.unsafe(text, params as any[], { prepare: true });
+  return db.unsafe(text, params as any[], { prepare: true }) as unknown as PendingRows;
 }
 
 /** The rows of {@linkcode query}, and how many the statement affected. */
 // deno-lint-ignore no-explicit-any
 export type Rows = any[] & { count: number };
+
+/** A statement on its way: its rows once awaited, and `cancel()` to stop it on the server. */
+export type PendingRows = Promise<Rows> & { cancel(): void };
 
 /** Numbers parameters as they are added: `p.add(v)` returns `$n`. */
 export class Params {

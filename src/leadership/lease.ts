@@ -6,11 +6,11 @@
  * @module
  */
 import { z } from "zod";
-import { type Db, toDate } from "../db.ts";
-import { NotLeaderError } from "../errors.ts";
+import { type Db, Params, query, toDate } from "../db.ts";
 import { parse } from "../_validation.ts";
 import { cancellable } from "../_async.ts";
 import { electionName, leaseSchema } from "../_schemas.ts";
+import { liveLeaseSql, notLeader } from "./fence.ts";
 
 export type { Db };
 
@@ -106,20 +106,22 @@ function toLease(row: LeaseRow): Lease {
  */
 export async function claimLeadership(db: Db, input: ClaimLeadershipInput): Promise<Lease | null> {
   const i = parse(claimInput, input);
-  const rows = await db<LeaseRow[]>`
+  const rows = await query(db, CLAIM, [i.election, i.identity, i.leaseMs]);
+  return rows.length ? toLease(rows[0]) : null;
+}
+
+// $1 election, $2 identity, $3 lease length in ms.
+const CLAIM = `
     INSERT INTO leader_leases AS l (election, holder, term, acquired_at, renewed_at, expires_at)
-    SELECT ${i.election}, ${i.identity}, 1, now.t, now.t,
-           now.t + ${i.leaseMs}::integer * interval '1 millisecond'
+    SELECT $1::text, $2::text, 1, now.t, now.t, now.t + $3::integer * interval '1 millisecond'
     FROM (SELECT clock_timestamp() AS t) now
     ON CONFLICT (election) DO UPDATE
       SET (holder, term, acquired_at, renewed_at, expires_at) = (
         SELECT excluded.holder, l.term + 1, now.t, now.t,
-               now.t + ${i.leaseMs}::integer * interval '1 millisecond'
+               now.t + $3::integer * interval '1 millisecond'
         FROM (SELECT clock_timestamp() AS t) now)
       WHERE l.expires_at <= clock_timestamp()
     RETURNING election, holder, term, expires_at`;
-  return rows.length ? toLease(rows[0]) : null;
-}
 
 /**
  * Extends a live lease by `leaseMs` from now (database clock). It matches
@@ -147,15 +149,19 @@ export async function renewLeadership(
 ): Promise<Lease | null> {
   const l = parse(leaseSchema, lease);
   const o = parse(renewOptions, opts);
+  const p = new Params();
+  const ms = p.add(o.leaseMs);
   const rows = await cancellable(
-    db<LeaseRow[]>`
-      UPDATE leader_leases
+    query(
+      db,
+      `UPDATE leader_leases
       SET (renewed_at, expires_at) = (
-        SELECT now.t, now.t + ${o.leaseMs}::integer * interval '1 millisecond'
+        SELECT now.t, now.t + ${ms}::integer * interval '1 millisecond'
         FROM (SELECT clock_timestamp() AS t) now)
-      WHERE election = ${l.election} AND holder = ${l.holder} AND term = ${l.term}
-        AND expires_at > clock_timestamp()
+      WHERE ${liveLeaseSql(p, l)}
       RETURNING election, holder, term, expires_at`,
+      p.values,
+    ),
     o.signal,
   );
   return rows.length ? toLease(rows[0]) : null;
@@ -180,16 +186,19 @@ export async function renewLeadership(
  */
 export async function releaseLeadership(db: Db, lease: Lease): Promise<boolean> {
   const l = parse(leaseSchema, lease);
-  const rows = await db`
-    WITH released AS (
+  const p = new Params();
+  const rows = await query(
+    db,
+    `WITH released AS (
       UPDATE leader_leases SET expires_at = clock_timestamp()
-      WHERE election = ${l.election} AND holder = ${l.holder} AND term = ${l.term}
-        AND expires_at > clock_timestamp()
+      WHERE ${liveLeaseSql(p, l)}
       RETURNING election, holder, term
     )
-    SELECT pg_notify(${channelSql(db)},
+    SELECT pg_notify(${CHANNEL_SQL},
       json_build_object('election', election, 'holder', holder, 'term', term)::text)
-    FROM released`;
+    FROM released`,
+    p.values,
+  );
   return rows.length > 0;
 }
 
@@ -213,9 +222,12 @@ export async function getLeader(
   election: string = DEFAULT_ELECTION,
 ): Promise<Lease | null> {
   const e = parse(electionName, election);
-  const rows = await db<LeaseRow[]>`
-    SELECT election, holder, term, expires_at FROM leader_leases
-    WHERE election = ${e} AND expires_at > clock_timestamp()`;
+  const rows = await query(
+    db,
+    `SELECT election, holder, term, expires_at FROM leader_leases
+    WHERE election = $1::text AND expires_at > clock_timestamp()`,
+    [e],
+  );
   return rows.length ? toLease(rows[0]) : null;
 }
 
@@ -235,7 +247,7 @@ export async function getLeader(
  * ```
  */
 export async function leadershipChannel(db: Db): Promise<string> {
-  const [row] = await db<{ channel: string }[]>`SELECT ${channelSql(db)} AS channel`;
+  const [row] = await query(db, `SELECT ${CHANNEL_SQL} AS channel`, []);
   return row.channel;
 }
 
@@ -259,25 +271,26 @@ export async function leadershipChannel(db: Db): Promise<string> {
  * ```
  */
 export async function assertLeadership(tx: Db, lease: Lease): Promise<void> {
-  const [row] = await tx<{ holder: string; term: string; live: boolean }[]>`
-    SELECT holder, term, expires_at > clock_timestamp() AS live
-    FROM leader_leases WHERE election = ${lease.election}
-    FOR SHARE`;
-  if (!row || row.holder !== lease.holder || Number(row.term) !== lease.term || !row.live) {
-    throw new NotLeaderError(
-      `${lease.holder} is not the leader of "${lease.election}" at term ${lease.term}` +
-        (row
-          ? ` (current: ${row.holder}, term ${row.term}, ${row.live ? "live" : "expired"})`
-          : ""),
-    );
-  }
+  const l = parse(leaseSchema, lease);
+  const p = new Params();
+  // The row is locked whoever holds it; `held` is the fence's own test.
+  const [row] = await query(
+    tx,
+    `SELECT holder, term, expires_at > clock_timestamp() AS live, (${liveLeaseSql(p, l)}) AS held
+    FROM leader_leases WHERE election = ${p.add(l.election)}::text
+    FOR SHARE`,
+    p.values,
+  );
+  if (row?.held) return;
+  throw notLeader(
+    l,
+    row ? ` (current: ${row.holder}, term ${row.term}, ${row.live ? "live" : "expired"})` : "",
+  );
 }
 
 /** The channel name as SQL, computed by the server from the current schema. */
-function channelSql(db: Db) {
-  return db`(
+const CHANNEL_SQL = `(
     CASE WHEN octet_length('statemgmt_leader:' || current_schema()) <= 63
       THEN 'statemgmt_leader:' || current_schema()
       ELSE 'statemgmt_leader:' || md5(current_schema())
     END)`;
-}
