@@ -6,6 +6,7 @@
  */
 import type { Sql } from "./db.ts";
 import { MigrationError } from "./errors.ts";
+import { SqlState, sqlState } from "./_sqlstate.ts";
 import { type Migration, migrations as bundled } from "./_migrations.ts";
 
 export type { Migration } from "./_migrations.ts";
@@ -133,7 +134,7 @@ export async function migrationStatus(
     SELECT version, checksum, applied_at FROM schema_migrations ORDER BY version`
     .catch((err) => {
       // 42P01: the table does not exist yet, so nothing is applied.
-      if ((err as { code?: string }).code === "42P01") return [];
+      if (sqlState(err) === SqlState.UndefinedTable) return [];
       throw err;
     });
   const done = new Set(rows.map((r) => r.version));

@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { Sql } from "../db.ts";
 import { NotLeaderError, StateError, ValidationError } from "../errors.ts";
 import { parse } from "../_validation.ts";
+import { Code } from "../_codes.ts";
 import { abortable, deadline, settlesWithin, sleep } from "../_async.ts";
 import { actor, electionName, timerMs } from "../_schemas.ts";
 import {
@@ -396,7 +397,7 @@ export class LeaderElector extends EventTarget {
     if (this.#started) return this.#started;
     if (this.#phase !== "new") {
       return Promise.reject(
-        new StateError("invalid_state", "a stopped elector cannot start again"),
+        new StateError(Code.InvalidState, "a stopped elector cannot start again"),
       );
     }
     this.#transition("following");
@@ -455,7 +456,7 @@ export class LeaderElector extends EventTarget {
   #transition(to: Phase, change: Change = {}): void {
     const from = this.#phase;
     if (!TRANSITIONS[from].includes(to)) {
-      throw new StateError("invalid_state", `an elector cannot go from ${from} to ${to}`);
+      throw new StateError(Code.InvalidState, `an elector cannot go from ${from} to ${to}`);
     }
     this.#phase = to;
     if (from === "leading") this.#endTerm(change.reason ?? "stopped", change.error);
@@ -635,7 +636,8 @@ export class LeaderElector extends EventTarget {
         await deadline(
           released,
           withinMs,
-          () => new StateError("timeout", `releasing term ${lease.term} took over ${withinMs} ms`),
+          () =>
+            new StateError(Code.Timeout, `releasing term ${lease.term} took over ${withinMs} ms`),
         );
       }
     } catch (err) {
@@ -663,7 +665,7 @@ export class LeaderElector extends EventTarget {
       election = JSON.parse(payload).election;
     } catch (err) {
       this.#emitError(
-        new StateError("invalid_notification", `bad release notification: ${payload}`, {
+        new StateError(Code.InvalidNotification, `bad release notification: ${payload}`, {
           cause: err,
         }),
       );
