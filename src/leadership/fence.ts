@@ -9,7 +9,7 @@
  */
 import type { Params, Rows } from "../db.ts";
 import { NotLeaderError } from "../errors.ts";
-import type { Lease } from "./lease.ts";
+import type { Lease } from "./types.ts";
 
 /**
  * The SQL test that a lease row is `lease` and still live (database

@@ -11,20 +11,11 @@ import { parse } from "../_validation.ts";
 import { cancellable } from "../_async.ts";
 import { electionName, leaseSchema } from "../_schemas.ts";
 import { liveLeaseSql, notLeader } from "./fence.ts";
+import type { Lease } from "./types.ts";
 
 export type { Db };
 
-/** A lease held on an election: who holds it, its fencing term, and when it expires. */
-export interface Lease {
-  /** The election's name. */
-  election: string;
-  /** The holder's identity. */
-  holder: string;
-  /** The fencing token: grows by one on every claim. */
-  term: number;
-  /** When the database will consider the lease expired (database clock). */
-  expiresAt: Date;
-}
+export type { Lease };
 
 /** What {@linkcode claimLeadership} takes. */
 export interface ClaimLeadershipInput {
