@@ -9,14 +9,8 @@
  * connections, and the event log's poll delivers the request.
  */
 import type { Sql } from "../src/db.ts";
-import {
-  claimNextTask,
-  createTask,
-  requestTermination,
-  terminationSignal,
-  updateTask,
-  waitForSubtasks,
-} from "../src/tasks.ts";
+import { claimNextTask, createTask, requestTermination, updateTask } from "../src/tasks.ts";
+import { terminationSignal, waitForSubtasks } from "../src/lifecycle.ts";
 
 /**
  * Runs the termination demo on `sql`'s database.

@@ -24,15 +24,12 @@ import {
   type Lease,
   listSubtasks,
   migrate,
-  recordResult,
   recoverTasks,
-  retryTask,
-  rollUpResults,
   type Sql,
   type Task,
   updateTask,
-  waitForSubtasks,
 } from "../mod.ts";
+import { recordResult, retryTask, rollUpResults, waitForSubtasks } from "../src/lifecycle.ts";
 import { openEmbedded } from "../src/embedded.ts";
 import { latestBuildSummary, recordNodeBuild } from "./_demo_build.ts";
 import { resolveDemoDesign } from "./_demo_design.ts";

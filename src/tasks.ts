@@ -18,8 +18,5 @@ export * from "./tasks/subtasks.ts";
 export * from "./tasks/queue.ts";
 export * from "./tasks/termination.ts";
 export * from "./tasks/retention.ts";
-// The lifecycle (roll-up, outcomes, retries, rescue, waiting) has its own
-// front; its names are public through this one, as DESIGN.md lists them.
-export * from "./lifecycle.ts";
 export * from "./tasks/_watch_legacy.ts";
 export * from "./tasks/complete_and_claim.ts";

@@ -4,7 +4,8 @@
  * HEARTBEAT_MS until it is killed.
  */
 import postgres from "postgres";
-import { claimNextTask, heartbeatTask } from "../mod.ts";
+import { claimNextTask } from "../mod.ts";
+import { heartbeatTask } from "../src/lifecycle.ts";
 
 const sql = postgres(Deno.env.get("DATABASE_URL")!, { max: 1, onnotice: () => {} });
 const task = await claimNextTask(sql, { claimedBy: `worker-${Deno.pid}` });

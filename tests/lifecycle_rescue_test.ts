@@ -9,12 +9,11 @@ import {
   ConflictError,
   createTask,
   getTask,
-  heartbeatTask,
   listResultMessages,
   recoverTasks,
-  rescueStaleTasks,
   updateTask,
 } from "../mod.ts";
+import { heartbeatTask, rescueStaleTasks } from "../src/lifecycle.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { dbTest } from "./_helpers.ts";
 

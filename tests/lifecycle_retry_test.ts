@@ -9,12 +9,10 @@ import {
   createTasks,
   getTask,
   listResultMessages,
-  recordResult,
-  rescueStaleTasks,
-  retryTask,
   type Sql,
   ValidationError,
 } from "../mod.ts";
+import { recordResult, rescueStaleTasks, retryTask } from "../src/lifecycle.ts";
 import { OUT_OF_ATTEMPTS, RETRYING } from "../src/lifecycle/retry.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { dbTest } from "./_helpers.ts";

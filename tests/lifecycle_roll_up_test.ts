@@ -8,12 +8,11 @@ import {
   createTask,
   createTasks,
   NotFoundError,
-  recordResult,
-  rollUpResults,
   type Sql,
   type Task,
   updateTask,
 } from "../mod.ts";
+import { recordResult, rollUpResults } from "../src/lifecycle.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { dbTest } from "./_helpers.ts";
 

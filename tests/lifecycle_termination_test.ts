@@ -9,9 +9,9 @@ import {
   NotFoundError,
   requestTermination,
   StateError,
-  terminationSignal,
   updateTask,
 } from "../mod.ts";
+import { terminationSignal } from "../src/lifecycle.ts";
 import { settlesWithin } from "../src/_async.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { dbTest } from "./_helpers.ts";

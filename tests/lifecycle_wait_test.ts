@@ -2,14 +2,8 @@
  * waitForTask and waitForSubtasks: resolve soon after the last finish,
  * reject on time-out and on abort, leak nothing (sanitizers on).
  */
-import {
-  createTask,
-  NotFoundError,
-  StateError,
-  updateTask,
-  waitForSubtasks,
-  waitForTask,
-} from "../mod.ts";
+import { createTask, NotFoundError, StateError, updateTask } from "../mod.ts";
+import { waitForSubtasks, waitForTask } from "../src/lifecycle.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { dbTest } from "./_helpers.ts";
 
