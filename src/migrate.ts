@@ -79,6 +79,9 @@ export async function migrate(
   for (;;) {
     const step = await sql.begin(async (tx) => {
       await lockMigrations(tx);
+      // "relation already exists, skipping" and the like are not news: a
+      // plain postgres(url) would print each one on every start.
+      await tx`SET LOCAL client_min_messages = warning`;
       await tx`CREATE TABLE IF NOT EXISTS schema_migrations (
         version    text PRIMARY KEY,
         checksum   text NOT NULL,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type FileHandle, open, realpath, stat } from "node:fs/promises";
 import { relative, sep } from "node:path";
 import { DesignReferenceError, ValidationError } from "../errors.ts";
 import { checkInteger, DEFAULT_MAX_BYTES } from "./_options.ts";
@@ -30,9 +31,9 @@ export interface FileResolverOptions {
  * A resolver for `file:` URLs. It takes absolute paths with an empty or
  * `localhost` host only (`file://etc/passwd` is refused, not read as
  * `/passwd`), decodes the path before checking it (a percent-encoded `/`,
- * `..` or NUL is refused), resolves symlinks with `Deno.realPath` and
- * refuses a real path outside `roots`, and reads regular files of at most
- * `maxBytes`. It touches the file system only when called.
+ * `..` or NUL is refused), resolves symlinks with `node:fs`'s `realpath`
+ * (the same on Deno, Node and Bun) and refuses a real path outside
+ * `roots`, and reads regular files of at most `maxBytes`. It touches the file system only when called.
  *
  * @param opts The roots and the byte cap.
  * @returns The resolver, to register for `file`.
@@ -53,15 +54,6 @@ export function fileResolver(opts: FileResolverOptions = {}): Resolver {
   const roots = opts.roots === undefined ? undefined : checkRoots(opts.roots);
   return async (url, { signal }) => {
     const shown = redactUri(url.href);
-    if (typeof Deno === "undefined") {
-      throw new DesignReferenceError(
-        "unsupported_scheme",
-        `${shown}: file: needs the Deno runtime`,
-        {
-          uri: shown,
-        },
-      );
-    }
     const path = pathOf(url, shown);
     signal.throwIfAborted();
     const real = await realPathWithin(path, roots, shown);
@@ -134,7 +126,7 @@ async function realPathWithin(
   const realRoots = roots === undefined ? undefined : await realPaths(roots);
   let real: string;
   try {
-    real = await Deno.realPath(path);
+    real = await realpath(path);
   } catch (err) {
     // Outside the roots, "missing" and "forbidden" must look the same, or
     // the error tells which files exist there.
@@ -156,13 +148,18 @@ async function realPaths(roots: string[]): Promise<string[]> {
   const found: string[] = [];
   for (const root of roots) {
     try {
-      found.push(await Deno.realPath(root));
+      found.push(await realpath(root));
     } catch (err) {
       // A missing root contains nothing; any other failure is the operator's to see.
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      if (fsCode(err) !== "ENOENT") throw err;
     }
   }
   return found;
+}
+
+/** The node:fs error code (`ENOENT`, `EACCES`, …), the same on Deno, Node and Bun. */
+function fsCode(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
 }
 
 function fsError(err: unknown, shown: string, outside: boolean): DesignReferenceError {
@@ -173,13 +170,14 @@ function fsError(err: unknown, shown: string, outside: boolean): DesignReference
       cause,
     });
   }
-  if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
+  const code = fsCode(err);
+  if (code === "EACCES" || code === "EPERM" || (err as Error)?.name === "NotCapable") {
     return new DesignReferenceError("forbidden_path", `${shown}: permission denied`, {
       uri: shown,
       cause,
     });
   }
-  const why = err instanceof Deno.errors.NotFound ? "no such file" : "cannot be read";
+  const why = code === "ENOENT" || code === "ENOTDIR" ? "no such file" : "cannot be read";
   return new DesignReferenceError("not_found", `${shown}: ${why}`, { uri: shown, cause });
 }
 
@@ -194,22 +192,22 @@ async function readCapped(
     new DesignReferenceError("too_large", `${shown}: ${n} bytes, over the cap of ${maxBytes}`, {
       uri: shown,
     });
-  let file: Deno.FsFile;
+  let file: FileHandle;
   try {
     // stat before open: opening a FIFO or device could block or never end.
-    const info = await Deno.stat(path);
-    if (!info.isFile) {
+    const info = await stat(path);
+    if (!info.isFile()) {
       throw new DesignReferenceError("not_found", `${shown}: not a regular file`, { uri: shown });
     }
     if (info.size > maxBytes) throw tooLarge(String(info.size));
-    file = await Deno.open(path, { read: true });
+    file = await open(path, "r");
   } catch (err) {
     if (err instanceof DesignReferenceError) throw err;
     throw fsError(err, shown, false);
   }
   try {
     const info = await file.stat();
-    if (!info.isFile) {
+    if (!info.isFile()) {
       throw new DesignReferenceError("not_found", `${shown}: not a regular file`, { uri: shown });
     }
     // One byte of slack shows a file that grew past the cap while read.
@@ -223,9 +221,9 @@ async function readCapped(
         grown.set(buf);
         buf = grown;
       }
-      const n = await file.read(buf.subarray(length));
-      if (n === null) break;
-      length += n;
+      const { bytesRead } = await file.read(buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
     }
     if (length > maxBytes) throw tooLarge(`more than ${maxBytes}`);
     const bytes = length === buf.length ? buf : buf.subarray(0, length);
@@ -235,7 +233,7 @@ async function readCapped(
     if (err instanceof DesignReferenceError || signal.aborted) throw err;
     throw fsError(err, shown, false);
   } finally {
-    file.close();
+    await file.close();
   }
 }
 
