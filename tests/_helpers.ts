@@ -1,6 +1,12 @@
 /**
  * Test helpers: every test works in a fresh schema of its own, migrated,
  * and dropped afterwards, so tests never see each other's rows.
+ *
+ * Behind PgBouncer (`STATEMGMT_TEST_PGBOUNCER=1`, set by `deno task
+ * pgbouncer`), which refuses `search_path` as a startup parameter, each test
+ * gets a fresh database of its own instead (created and dropped through
+ * `STATEMGMT_TEST_DIRECT_URL`, the server itself, since a pooler cannot drop
+ * a database it holds connections to), and every pool has `prepare: false`.
  */
 import postgres from "postgres";
 import type { Sql } from "../src/db.ts";
@@ -10,9 +16,17 @@ import { migrate } from "../src/migrate.ts";
 export const DATABASE_URL: string = Deno.env.get("DATABASE_URL") ??
   "postgres://postgres@127.0.0.1:5432/postgres";
 
+/** Whether the tests run through PgBouncer in transaction mode. */
+export const BEHIND_PGBOUNCER: boolean = Deno.env.get("STATEMGMT_TEST_PGBOUNCER") === "1";
+
+/** The server itself, for what a pooler cannot do (LISTEN, DROP DATABASE). */
+export const DIRECT_URL: string = Deno.env.get("STATEMGMT_TEST_DIRECT_URL") ?? DATABASE_URL;
+
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
   schema?: string;
+  /** Another base URL than {@linkcode DATABASE_URL} (behind PgBouncer: the test's database). */
+  url?: string;
   max?: number;
   /** Called for every statement sent (postgres.js `debug`). */
   onStatement?: (query: string, params: unknown[]) => void;
@@ -20,11 +34,16 @@ export interface ConnectOptions {
 
 /** A postgres.js pool on the test server, optionally confined to `schema`. */
 export function connect(opts: ConnectOptions = {}): Sql {
-  return postgres(DATABASE_URL, {
+  const url = opts.url ?? DATABASE_URL;
+  const pooled = BEHIND_PGBOUNCER && !sameDatabaseDirect(url);
+  return postgres(url, {
     max: opts.max ?? 4,
     onnotice: () => {},
     connect_timeout: 10,
-    ...(opts.schema ? { connection: { search_path: opts.schema } } : {}),
+    // Transaction pooling hands each statement any server connection: a
+    // statement prepared on one is unknown on the next (26000).
+    ...(pooled ? { prepare: false } : {}),
+    ...(opts.schema && !BEHIND_PGBOUNCER ? { connection: { search_path: opts.schema } } : {}),
     ...(opts.onStatement
       ? {
         debug: (_c: number, query: string, params: unknown[]) => opts.onStatement!(query, params),
@@ -33,8 +52,24 @@ export function connect(opts: ConnectOptions = {}): Sql {
   });
 }
 
-/** The test server's URL with `search_path` set to `schema`, for child processes. */
+/** Whether `url` points at the server directly (its host and port are DIRECT_URL's). */
+function sameDatabaseDirect(url: string): boolean {
+  return new URL(url).host === new URL(DIRECT_URL).host;
+}
+
+/** `base` with its database replaced by `database`. */
+function withDatabase(base: string, database: string): string {
+  const url = new URL(base);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/**
+ * The test server's URL with `search_path` set to `schema`, for child
+ * processes; behind PgBouncer, the URL of the test's database instead.
+ */
 export function urlFor(schema: string): string {
+  if (BEHIND_PGBOUNCER) return withDatabase(DATABASE_URL, schema);
   const url = new URL(DATABASE_URL);
   url.searchParams.set("search_path", schema);
   return url.toString();
@@ -48,8 +83,11 @@ export interface SchemaContext {
   statements: string[];
   /** The same statements with their parameters, for EXPLAIN. */
   calls: { query: string; params: unknown[] }[];
-  /** Another pool on the same schema, ended with the test. */
-  connect(opts?: Omit<ConnectOptions, "schema">): Sql;
+  /**
+   * Another pool on the same schema, ended with the test. `direct`: to the
+   * server itself even behind PgBouncer (for LISTEN); the same otherwise.
+   */
+  connect(opts?: Omit<ConnectOptions, "schema" | "url"> & { direct?: boolean }): Sql;
 }
 
 /**
@@ -60,18 +98,24 @@ export async function withSchema<T>(
   fn: (sql: Sql, ctx: SchemaContext) => Promise<T>,
   opts: { migrate?: boolean; max?: number } = {},
 ): Promise<T> {
-  const schema = `t_${crypto.randomUUID().replaceAll("-", "")}`;
-  const admin = connect({ max: 1 });
+  const name = `t_${crypto.randomUUID().replaceAll("-", "")}`;
+  // Behind PgBouncer the test's database is named `name` and its schema is public.
+  const schema = BEHIND_PGBOUNCER ? "public" : name;
+  const admin = connect({ max: 1, url: DIRECT_URL });
   const pools: Sql[] = [];
   try {
-    await admin.unsafe(`CREATE SCHEMA ${schema}`);
+    if (BEHIND_PGBOUNCER) await admin.unsafe(`CREATE DATABASE ${name}`);
+    else await admin.unsafe(`CREATE SCHEMA ${schema}`);
     const ctx: SchemaContext = {
       schema,
-      url: urlFor(schema),
+      url: urlFor(name),
       statements: [],
       calls: [],
-      connect(o = {}) {
-        const pool = connect({ ...o, schema });
+      connect({ direct, ...o } = {}) {
+        const url = BEHIND_PGBOUNCER
+          ? withDatabase(direct ? DIRECT_URL : DATABASE_URL, name)
+          : undefined;
+        const pool = connect({ ...o, schema, url });
         pools.push(pool);
         return pool;
       },
@@ -89,8 +133,13 @@ export async function withSchema<T>(
     return await fn(sql, ctx);
   } finally {
     await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
-    await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.end();
+    try {
+      // FORCE: PgBouncer keeps server connections to it open (PostgreSQL 13+).
+      if (BEHIND_PGBOUNCER) await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      else await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    } finally {
+      await admin.end();
+    }
   }
 }
 
