@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { type Db, Params, query, toDate } from "./db.ts";
 import { parse } from "./_validation.ts";
-import { taskId } from "./_schemas.ts";
+import { pgDate, pgText, taskId } from "./_schemas.ts";
 
 /** One record of a node's build history. */
 export interface BuildData {
@@ -75,10 +75,7 @@ export interface ListBuildDataOptions {
   includeData?: boolean;
 }
 
-const text = (max: number) =>
-  z.string().min(1).max(max).refine((s) => !s.includes("\0"), {
-    error: "must not contain NUL characters",
-  });
+const text = (max: number) => pgText(max).min(1);
 
 const nodeName = text(64);
 
@@ -87,10 +84,9 @@ const insertSchema = z.object({
   taskId,
   generator: text(128),
   dataFormat: text(128),
-  dataElement: z.string().refine((s) => !s.includes("\0"), {
-    error: "must not contain NUL characters",
-  }),
-  collectedDate: z.date().optional(),
+  // No length cap: build data can be large (the column is unbounded text).
+  dataElement: pgText(),
+  collectedDate: pgDate.optional(),
 }).strict();
 
 const listSchema = z.object({

@@ -8,7 +8,7 @@ import { type Db, jsonParam, query, toDate } from "./db.ts";
 import { NotFoundError } from "./errors.ts";
 import { mapConstraintError } from "./_sqlstate.ts";
 import { parse } from "./_validation.ts";
-import { taskId } from "./_schemas.ts";
+import { pgDate, pgJson, pgText, taskId } from "./_schemas.ts";
 
 /** One message of a task's result, in the order it was appended. */
 export interface ResultMessage {
@@ -64,12 +64,12 @@ export interface ListResultMessagesOptions {
 }
 
 const messageInput = z.strictObject({
-  message: z.string().max(65_536),
+  message: pgText(65_536),
   error: z.boolean().default(false),
-  context: z.string().max(1024).nullish(),
-  contextType: z.string().max(64).nullish(),
-  ts: z.date().optional(),
-  extra: z.json().optional(),
+  context: pgText(1024).nullish(),
+  contextType: pgText(64).nullish(),
+  ts: pgDate.optional(),
+  extra: pgJson.optional(),
 });
 
 const batchInput = z.array(messageInput.extend({ taskId })).max(10_000);

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { type Db, Params, query, toDate } from "../db.ts";
 import { parse } from "../_validation.ts";
 import { cancellable } from "../_async.ts";
-import { electionName, leaseSchema } from "../_schemas.ts";
+import { actor, electionName, leaseSchema } from "../_schemas.ts";
 import { liveLeaseSql, notLeader } from "./fence.ts";
 import type { Lease } from "./types.ts";
 
@@ -51,9 +51,10 @@ const MAX_LEASE_MS = 2_147_483_647;
 const leaseMs = z.number().int().positive().max(MAX_LEASE_MS);
 const claimInput = z.strictObject({
   election: electionName.default(DEFAULT_ELECTION),
-  identity: z.string().min(1).max(256),
+  identity: actor,
   leaseMs,
 });
+const electionArg = z.object({ election: electionName });
 const renewOptions = z.strictObject({ leaseMs, signal: z.instanceof(AbortSignal).optional() });
 
 /** The lease columns as postgres.js returns them (`bigint` comes back as text). */
@@ -212,7 +213,7 @@ export async function getLeader(
   db: Db,
   election: string = DEFAULT_ELECTION,
 ): Promise<Lease | null> {
-  const e = parse(electionName, election);
+  const e = parse(electionArg, { election }).election;
   const rows = await query(
     db,
     `SELECT election, holder, term, expires_at FROM leader_leases

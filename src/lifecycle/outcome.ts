@@ -9,19 +9,19 @@ import { z } from "zod";
 import { type Db, Params, query } from "../db.ts";
 import { NotFoundError } from "../errors.ts";
 import { parse } from "../_validation.ts";
-import { leaseSchema, taskId } from "../_schemas.ts";
+import { leaseSchema, pgText, taskId } from "../_schemas.ts";
 import { FENCE_HOLDS, fencedRows, fencedSql } from "../leadership/fence.ts";
 import { TASK } from "../tasks/_rows.ts";
 import type { Task } from "../tasks/types.ts";
 import type { LeaseOptions, RecordResultInput } from "./types.ts";
 
-const entities = z.array(z.string().min(1).max(256)).max(10_000);
+const entities = z.array(pgText(256).min(1)).max(10_000);
 const recordInput = z.strictObject({
   successes: entities.default([]),
   failures: entities.default([]),
   links: z.array(z.strictObject({
-    rel: z.string().min(1).max(64),
-    href: z.string().min(1).max(2048),
+    rel: pgText(64).min(1),
+    href: pgText(2048).min(1),
   })).max(1000).default([]),
 });
 /** Options that only fence a write. */

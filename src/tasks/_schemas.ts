@@ -3,20 +3,17 @@
  * stays inside: the public types are the interfaces of `types.ts`.
  */
 import { z } from "zod";
-import { action, actor, leaseSchema, taskId, uuid } from "../_schemas.ts";
+import { action, actor, leaseSchema, pgDate, pgJson, pgText, taskId, uuid } from "../_schemas.ts";
 import { ActionResult, TaskStatus } from "./types.ts";
 
 const statuses = Object.values(TaskStatus) as [TaskStatus, ...TaskStatus[]];
 const results = Object.values(ActionResult) as [ActionResult, ...ActionResult[]];
 const status = z.enum(statuses);
-const designRef = z.string().min(1).max(2048);
-const entityList = z.array(z.string().max(256)).max(100_000);
+const designRef = pgText(2048).min(1);
+const entityList = z.array(pgText(256)).max(100_000);
 const retry = z.number().int().min(0).max(1_000_000);
-/** A time PostgreSQL's timestamptz can hold (years 1–9999 here, narrower than `Date`). */
-export const timestamp = z.date().refine(
-  (d) => !Number.isNaN(d.getTime()) && d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999,
-  { error: "must be a valid date between the years 1 and 9999" },
-);
+/** A time PostgreSQL's timestamptz can hold, as sent (see `pgDate`). */
+export const timestamp = pgDate;
 /** How many attempts a task may have. */
 export const maxAttempts = z.number().int().min(1).max(1_000_000);
 
@@ -26,8 +23,8 @@ export const taskInput = z.strictObject({
   action,
   status: status.default("requested"),
   designRef: designRef.nullish(),
-  nodeFilter: z.json().optional(),
-  requestContext: z.json().optional(),
+  nodeFilter: pgJson.optional(),
+  requestContext: pgJson.optional(),
   retry: retry.default(0),
   createdBy: actor.nullish(),
   runAfter: timestamp.nullish(),
@@ -41,15 +38,15 @@ export const taskPatch = z.strictObject({
   status: status.optional(),
   result: z.strictObject({
     status: z.enum(results).optional(),
-    message: z.string().max(65_536).nullish(),
-    reason: z.string().max(65_536).nullish(),
+    message: pgText(65_536).nullish(),
+    reason: pgText(65_536).nullish(),
     successes: entityList.optional(),
     failures: entityList.optional(),
   }).optional(),
   retry: retry.optional(),
   designRef: designRef.nullish(),
-  nodeFilter: z.json().optional(),
-  requestContext: z.json().optional(),
+  nodeFilter: pgJson.optional(),
+  requestContext: pgJson.optional(),
 });
 /** A validated {@linkcode taskPatch}. */
 export type ValidTaskPatch = z.output<typeof taskPatch>;

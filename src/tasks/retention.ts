@@ -7,9 +7,11 @@
 import { z } from "zod";
 import { type Db, query } from "../db.ts";
 import { parse } from "../_validation.ts";
+import { pgDate } from "../_schemas.ts";
 import { TaskStatus } from "./types.ts";
 
 const statuses = Object.values(TaskStatus) as [TaskStatus, ...TaskStatus[]];
+const cutoffArg = z.object({ cutoff: pgDate });
 const retentionOptions = z.strictObject({
   statuses: z.array(z.enum(statuses)).min(1).default(["complete", "terminated"]),
 });
@@ -48,7 +50,7 @@ export async function deleteTasksOlderThan(
   cutoff: Date,
   opts: DeleteTasksOptions = {},
 ): Promise<number> {
-  const before = parse(z.date(), cutoff);
+  const before = parse(cutoffArg, { cutoff }).cutoff;
   const o = parse(retentionOptions, opts);
   const [{ events }] = await query(
     db,
