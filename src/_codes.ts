@@ -22,6 +22,10 @@ export const Code = {
   Timeout: "timeout",
   /** An event cursor whose events have been pruned. */
   CursorExpired: "cursor_expired",
+  /** The database cannot be reached, refused us, or is shutting down ({@linkcode ConnectionError}). */
+  Unavailable: "unavailable",
+  /** A table of this module is missing: run `migrate()` on this database and schema. */
+  NotMigrated: "not_migrated",
   /** The reason of a `terminationSignal`: termination of the task or an ancestor was requested. */
   TerminationRequested: "termination_requested",
 } as const;

@@ -7,12 +7,12 @@
  * @module
  */
 import { z } from "zod";
-import type { Db } from "./db.ts";
+import { type Db, query } from "./db.ts";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import { ActionResult } from "./tasks/types.ts";
 import { parse } from "./_validation.ts";
 import { mapConstraintError } from "./_sqlstate.ts";
-import { taskId as taskIdSchema } from "./_schemas.ts";
+import { pgText, taskId as taskIdSchema } from "./_schemas.ts";
 
 /** A node's boot-action context, as {@linkcode getBootActionContext} returns it. */
 export interface BootActionContext {
@@ -69,10 +69,7 @@ export interface InsertBootActionInput {
   status?: ActionResult;
 }
 
-const text = (max: number) =>
-  z.string().min(1).max(max).refine((s) => !s.includes("\0"), {
-    error: "must not contain NUL characters",
-  });
+const text = (max: number) => pgText(max).min(1);
 const nodeNameSchema = text(64);
 const anyKeySchema = z.instanceof(Uint8Array, { error: "must be a Uint8Array" });
 const identityKeySchema = anyKeySchema
@@ -108,6 +105,9 @@ const byActionIdAndKey = z.object({ actionId: actionIdSchema, presented: anyKeyS
 
 const NO_KEY = new Uint8Array(32);
 
+/** The columns {@linkcode toBootAction} maps. */
+const ACTION_COLUMNS = "action_id, node_name, action_name, task_id, identity_key, action_status";
+
 /**
  * Saves a node's boot-action context, replacing any earlier one (a
  * redeployment brings a new task and a new key).
@@ -131,11 +131,14 @@ export async function putBootActionContext(
   input: PutBootActionContextInput,
 ): Promise<void> {
   const v = parse(contextSchema, input);
-  await db`
-    INSERT INTO boot_actions (node_name, task_id, identity_key)
-    VALUES (${v.nodeName}, ${v.taskId}, ${v.identityKey}::bytea)
+  await query(
+    db,
+    `INSERT INTO boot_actions (node_name, task_id, identity_key)
+    VALUES ($1::text, $2::uuid, $3::bytea)
     ON CONFLICT (node_name) DO UPDATE
-      SET task_id = excluded.task_id, identity_key = excluded.identity_key`;
+      SET task_id = excluded.task_id, identity_key = excluded.identity_key`,
+    [v.nodeName, v.taskId, v.identityKey],
+  );
 }
 
 /**
@@ -158,8 +161,11 @@ export async function getBootActionContext(
   nodeName: string,
 ): Promise<BootActionContext | null> {
   const v = parse(byNodeName, { nodeName });
-  const [row] = await db<{ node_name: string; task_id: string; identity_key: Uint8Array }[]>`
-    SELECT node_name, task_id, identity_key FROM boot_actions WHERE node_name = ${v.nodeName}`;
+  const [row] = await query(
+    db,
+    "SELECT node_name, task_id, identity_key FROM boot_actions WHERE node_name = $1::text",
+    [v.nodeName],
+  );
   if (!row) return null;
   return {
     nodeName: row.node_name,
@@ -193,12 +199,14 @@ export async function getBootActionContext(
  */
 export async function insertBootAction(db: Db, input: InsertBootActionInput): Promise<BootAction> {
   const v = parse(insertSchema, input);
-  const [row] = await db<BootActionRow[]>`
-    INSERT INTO boot_action_statuses
+  const [row] = await query(
+    db,
+    `INSERT INTO boot_action_statuses
       (action_id, node_name, action_name, task_id, identity_key, action_status)
-    VALUES (${v.actionId}, ${v.nodeName}, ${v.actionName}, ${v.taskId},
-            ${v.identityKey}::bytea, ${v.status})
-    RETURNING action_id, node_name, action_name, task_id, identity_key, action_status`
+    VALUES ($1::text, $2::text, $3::text, $4::uuid, $5::bytea, $6::text)
+    RETURNING ${ACTION_COLUMNS}`,
+    [v.actionId, v.nodeName, v.actionName, v.taskId, v.identityKey, v.status],
+  )
     .catch((err) => {
       // Only the primary key can be violated here.
       throw mapConstraintError(err, {
@@ -236,10 +244,13 @@ export async function setBootActionStatus(
     actionId,
     status: newStatus,
   });
-  const [row] = await db<BootActionRow[]>`
-    UPDATE boot_action_statuses SET action_status = ${v.status}
-    WHERE action_id = ${v.actionId}
-    RETURNING action_id, node_name, action_name, task_id, identity_key, action_status`;
+  const [row] = await query(
+    db,
+    `UPDATE boot_action_statuses SET action_status = $2::text
+    WHERE action_id = $1::text
+    RETURNING ${ACTION_COLUMNS}`,
+    [v.actionId, v.status],
+  );
   if (!row) throw new NotFoundError("boot action", v.actionId);
   return toBootAction(row);
 }
@@ -261,9 +272,11 @@ export async function setBootActionStatus(
  */
 export async function getBootAction(db: Db, actionId: string): Promise<BootAction | null> {
   const v = parse(byActionId, { actionId });
-  const [row] = await db<BootActionRow[]>`
-    SELECT action_id, node_name, action_name, task_id, identity_key, action_status
-    FROM boot_action_statuses WHERE action_id = ${v.actionId}`;
+  const [row] = await query(
+    db,
+    `SELECT ${ACTION_COLUMNS} FROM boot_action_statuses WHERE action_id = $1::text`,
+    [v.actionId],
+  );
   return row ? toBootAction(row) : null;
 }
 
@@ -289,11 +302,13 @@ export async function listBootActions(
   nodeName: string,
 ): Promise<Record<string, BootAction>> {
   const v = parse(byNodeName, { nodeName });
-  const rows = await db<BootActionRow[]>`
-    SELECT DISTINCT ON (action_name)
-           action_id, node_name, action_name, task_id, identity_key, action_status
-    FROM boot_action_statuses WHERE node_name = ${v.nodeName}
-    ORDER BY action_name, action_id DESC`;
+  const rows = await query(
+    db,
+    `SELECT DISTINCT ON (action_name) ${ACTION_COLUMNS}
+    FROM boot_action_statuses WHERE node_name = $1::text
+    ORDER BY action_name, action_id DESC`,
+    [v.nodeName],
+  );
   // fromEntries defines own properties, so a name like "__proto__" stays a key.
   return Object.fromEntries(rows.map((row) => [row.action_name, toBootAction(row)]));
 }
@@ -383,8 +398,11 @@ export async function verifyIdentityKey(
     nodeName,
     presented,
   });
-  const [row] = await db<{ identity_key: Uint8Array }[]>`
-    SELECT identity_key FROM boot_actions WHERE node_name = ${v.nodeName}`;
+  const [row] = await query(
+    db,
+    "SELECT identity_key FROM boot_actions WHERE node_name = $1::text",
+    [v.nodeName],
+  );
   return keyMatches(row?.identity_key, v.presented);
 }
 
@@ -417,8 +435,11 @@ export async function verifyBootActionKey(
     actionId,
     presented,
   });
-  const [row] = await db<{ identity_key: Uint8Array }[]>`
-    SELECT identity_key FROM boot_action_statuses WHERE action_id = ${v.actionId}`;
+  const [row] = await query(
+    db,
+    "SELECT identity_key FROM boot_action_statuses WHERE action_id = $1::text",
+    [v.actionId],
+  );
   return keyMatches(row?.identity_key, v.presented);
 }
 

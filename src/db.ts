@@ -6,6 +6,7 @@
  * @module
  */
 import type { Sql as PostgresSql, TransactionSql as PostgresTransactionSql } from "postgres";
+import { mapDbError } from "./_sqlstate.ts";
 
 /**
  * A connection: a postgres.js `Sql` (the pool) or the `tx` inside
@@ -44,7 +45,45 @@ export function jsonParam(value: unknown): string | null {
  */
 export function query(db: Db, text: string, params: unknown[]): PendingRows {
   // deno-lint-ignore no-explicit-any
-  return db.unsafe(text, params as any[], { prepare: true }) as unknown as PendingRows;
+  const pending = db.unsafe(text, params as any[], { prepare: true }) as unknown as PendingRows;
+  // Errors are mapped inside `then` (which `await`, `catch` and `finally`
+  // all call): no promise more on success, and the statement stays lazy
+  // (sent once awaited) and cancellable, as postgres.js made it.
+  const then = pending.then;
+  pending.then = function (
+    this: PendingRows,
+    onFulfilled?: ((rows: Rows) => unknown) | null,
+    onRejected?: ((reason: unknown) => unknown) | null,
+  ) {
+    return Reflect.apply(then, this, [onFulfilled, (err: unknown) => {
+      if (onRejected) return onRejected(mapDbError(err));
+      throw mapDbError(err);
+    }]);
+  } as typeof then;
+  return pending;
+}
+
+/**
+ * Throws a `TypeError` unless `value` is a postgres.js pool: the functions
+ * that open their own connections (`migrate`, `watchTasks`, the elector…)
+ * call it first, so a URL string, a missing pool or a node-postgres
+ * `pg.Pool` fails at the call that passed it, saying what was expected.
+ *
+ * @param value What the caller passed as `sql`.
+ * @param fn The function's name, for the message.
+ */
+export function assertSql(value: unknown, fn: string): asserts value is Sql {
+  if (typeof value === "function" && "begin" in value && "unsafe" in value) return;
+  const got = value === null || value === undefined
+    ? String(value)
+    : typeof value === "string"
+    ? "a string (a connection URL?)"
+    : typeof value === "object" && "connect" in value && "query" in value
+    ? "a node-postgres client or pool"
+    : `a ${typeof value}`;
+  throw new TypeError(
+    `${fn}: expected a postgres.js pool, e.g. postgres(DATABASE_URL) from npm:postgres; got ${got}`,
+  );
 }
 
 /** The rows of {@linkcode query}, and how many the statement affected. */

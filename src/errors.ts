@@ -21,12 +21,16 @@ export interface StateErrorOptions {
  * - `conflict` — {@linkcode ConflictError}: a lost race or a taken key;
  * - `not_leader` — {@linkcode NotLeaderError}: the lease is not current;
  * - `migration` — {@linkcode MigrationError};
+ * - `unavailable` — {@linkcode ConnectionError}: the database cannot be
+ *   reached, refused the connection (no such database, authentication)
+ *   or is shutting down; worth retrying once it is back;
  * - a {@linkcode DesignReferenceErrorCode} — {@linkcode DesignReferenceError};
  * - on a plain `StateError`: `invalid_state` (a call its object's state
  *   does not allow, e.g. restarting a stopped elector),
  *   `invalid_notification` (a notification this module did not send),
- *   `timeout` (a wait ran out of time) and `cursor_expired` (an event
- *   cursor whose events were pruned).
+ *   `timeout` (a wait ran out of time), `cursor_expired` (an event
+ *   cursor whose events were pruned) and `not_migrated` (a table of this
+ *   module is missing: run `migrate()` on this database and schema).
  *
  * @example Usage
  * ```ts
@@ -250,4 +254,37 @@ export class MigrationError extends StateError {
     super(Code.Migration, message, { cause: options.cause });
     if (options.version !== undefined) this.version = options.version;
   }
+}
+
+/**
+ * The database cannot be reached, refused the connection or is shutting
+ * down: a refused or timed-out connection, a dropped one, a missing
+ * database, a failed authentication, a server in recovery or shutting
+ * down. Any URL password in the message is replaced by `***`; the
+ * driver's error is the `cause`.
+ *
+ * @example Usage
+ * ```ts
+ * import { ConnectionError } from "@drydock/statemgmt";
+ * const err = new ConnectionError("cannot reach postgres://app:hunter2@db:5432/drydock");
+ * console.log(err.code, err.message); // "unavailable" "cannot reach postgres://app:***@db:5432/drydock"
+ * ```
+ */
+export class ConnectionError extends StateError {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed; passwords in it are redacted.
+   * @param options The driver's error.
+   */
+  constructor(message: string, options?: StateErrorOptions) {
+    super(Code.Unavailable, redactPasswords(message), options);
+  }
+}
+
+/** `scheme://user:password@…` and `password=…` with the password replaced by `***`. */
+function redactPasswords(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:@/\s]*):[^@\s]*@/gi, "$1:***@")
+    .replace(/\b(password|passwd|pwd)=[^&\s]*/gi, "$1=***");
 }

@@ -141,9 +141,18 @@ httpTest("unknown routes 404, wrong methods 405 with Allow, OPTIONS lists method
 });
 
 httpTest("a database error answers 500 'internal error', reported to onError only", async (api) => {
-  await api.sql`DROP TABLE build_data`;
+  await api.sql`ALTER TABLE build_data DROP COLUMN data_format`;
   const r = await api.fetch(`/api/v1.0/nodes/n1/builddata`, { headers: H });
   assertEquals(await expectError(r, 500), "internal error");
+  assertEquals(api.errors.length, 1);
+  api.errors.length = 0;
+});
+
+httpTest("a missing table of ours answers 503 saying to run migrate()", async (api) => {
+  await api.sql`DROP TABLE build_data`;
+  const r = await api.fetch(`/api/v1.0/nodes/n1/builddata`, { headers: H });
+  const message = await expectError(r, 503);
+  assert(message.includes('table "build_data" does not exist') && message.includes("migrate"));
   assertEquals(api.errors.length, 1);
   api.errors.length = 0;
 });

@@ -6,7 +6,8 @@
  * @module
  */
 import postgres from "postgres";
-import { migrationStatus, type Sql } from "../../mod.ts";
+import { ConnectionError, migrationStatus, type Sql, StateError } from "../../mod.ts";
+import { Code } from "../_codes.ts";
 import { CliError, ExitCode, UsageError } from "./_command.ts";
 
 /**
@@ -134,10 +135,12 @@ const UNREACHABLE = new Set([
 ]);
 
 function connectionError(err: unknown, url: string): CliError | null {
-  const code = (err as { code?: string })?.code;
+  // A ConnectionError (code unavailable) carries the driver's error as its cause.
+  const raw = err instanceof ConnectionError ? err.cause : err;
+  const code = (raw as { code?: string })?.code;
   if (!code || !UNREACHABLE.has(code)) return null;
   return new CliError(
-    `no database at ${redactUrl(url)}: ${message(err)} ` +
+    `no database at ${redactUrl(url)}: ${message(raw)} ` +
       "(check DATABASE_URL or --url, and that PostgreSQL is running)",
     ExitCode.Failure,
     { cause: err },
@@ -150,15 +153,16 @@ function notMigrated(err: unknown, url: string): CliError | null {
   if (code === "3F000") {
     return new CliError(
       `the database at ${redactUrl(url)} has no schema named in its search_path: ` +
-        "create it first (CREATE SCHEMA name), then run `statemgmt migrate`",
+        "run `statemgmt migrate`, which creates it",
       ExitCode.Failure,
       { cause: err },
     );
   }
   // 42P01: undefined table — a table this version needs is missing.
-  if (code !== "42P01") return null;
+  if (code !== "42P01" && code !== Code.NotMigrated) return null;
   return new CliError(
-    `the database at ${redactUrl(url)} lacks a statemgmt table (${message(err)}): ` +
+    `the database at ${redactUrl(url)} lacks a statemgmt table ` +
+      `(${message(err instanceof StateError && err.cause ? err.cause : err)}): ` +
       "run `statemgmt migrate` first",
     ExitCode.Failure,
     { cause: err },

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Sql } from "../db.ts";
+import { query, type Sql } from "../db.ts";
 import { appendResultMessages, type TaskResultMessageInput } from "../result_messages.ts";
 import type { ActionResult } from "../tasks.ts";
 
@@ -55,7 +55,7 @@ export async function applyBootActionReport(
   details: ReportDetail[],
 ): Promise<boolean> {
   return await sql.begin(async (tx) => {
-    const rows = await tx.unsafe(CAS, [action.actionId, status, JSON.stringify(FINAL_STATUSES)]);
+    const rows = await query(tx, CAS, [action.actionId, status, JSON.stringify(FINAL_STATUSES)]);
     if (rows.length === 0) return false;
     const messages: TaskResultMessageInput[] = details.map((d) => ({
       taskId: action.taskId,

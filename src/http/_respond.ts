@@ -7,6 +7,8 @@
  * @module
  */
 import { StateError, ValidationError } from "../errors.ts";
+import { Code } from "../_codes.ts";
+import { isConnectionFailure } from "../_sqlstate.ts";
 
 /** The content type of every JSON body. */
 export const JSON_TYPE = "application/json";
@@ -56,24 +58,13 @@ export function noContent(status = 204): Response {
   return new Response(null, { status, headers: { "content-type": JSON_TYPE } });
 }
 
-// Connection-level failures of postgres.js and the SQLSTATE classes that
-// mean "the database is not answering": worth a retry, unlike a bug.
-const UNAVAILABLE_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-]);
-
-/** Whether `err` says the database is unreachable or shutting down. */
+/**
+ * Whether `err` says the database is unreachable or shutting down (a
+ * `ConnectionError`, code `unavailable`, or a raw driver error the shared
+ * mapping would make one), or a wait timed out: worth a retry, unlike a bug.
+ */
 export function isUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== "string") return false;
-  return UNAVAILABLE_CODES.has(code) || code.startsWith("08") || code.startsWith("57P") ||
-    code === "unavailable" || code === "timeout";
+  return isConnectionFailure(err) || (err as { code?: unknown })?.code === Code.Timeout;
 }
 
 /**
@@ -94,6 +85,10 @@ export function responseForError(err: unknown, log: (err: unknown) => void): Res
         return errorResponse(409, err.message);
       case "cursor_expired":
         return errorResponse(410, err.message);
+      case Code.NotMigrated:
+        // Says which table is missing and to run migrate(); no retry helps until then.
+        log(err);
+        return errorResponse(503, err.message);
     }
   }
   log(err);
