@@ -1,10 +1,13 @@
 /**
  * `deno task migrate [status]`: applies pending migrations to
- * `DATABASE_URL` (the schema of its `search_path`), or lists applied and
- * pending ones with `status`.
+ * `DATABASE_URL` (the schema of its `search_path`, created when missing),
+ * or lists applied and pending ones with `status`. Both first say which
+ * database, schema and server they used.
  */
 import postgres from "postgres";
 import { migrate, migrationStatus } from "../src/migrate.ts";
+import { StateError } from "../src/errors.ts";
+import { mapDbError } from "../src/_sqlstate.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -19,6 +22,7 @@ if (command !== "up" && command !== "status") {
 
 const sql = postgres(url, { max: 1, onnotice: () => {} });
 try {
+  await printTarget(command);
   if (command === "status") {
     const { applied, pending } = await migrationStatus(sql);
     for (const a of applied) {
@@ -33,6 +37,23 @@ try {
     for (const v of applied) console.log(`applied  ${v}`);
     console.log(`current  ${current ?? "(none)"}${applied.length ? "" : " — nothing to apply"}`);
   }
+} catch (caught) {
+  // Our errors say what to do (and redact passwords); anything else is a bug: show it whole.
+  const err = mapDbError(caught);
+  console.error(`migrate: ${err instanceof StateError ? err.message : err}`);
+  Deno.exitCode = 1;
 } finally {
   await sql.end();
+}
+
+/** `database drydock, schema site_a, PostgreSQL 15.8`, before anything else. */
+async function printTarget(command: string): Promise<void> {
+  const [t] = await sql`
+    SELECT current_database() AS database, current_schema() AS schema,
+           current_setting('search_path') AS search_path,
+           current_setting('server_version') AS version`;
+  const schema = t.schema === null
+    ? `none of search_path ${t.search_path} exists${command === "up" ? " (creating it)" : ""}`
+    : `schema ${t.schema}`;
+  console.log(`database ${t.database}, ${schema}, PostgreSQL ${t.version}`);
 }

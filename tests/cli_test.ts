@@ -4,7 +4,7 @@
  * the errors included (no database, not migrated, unknown id).
  */
 import { assert, assertEquals } from "./_assert.ts";
-import { urlFor, withSchema } from "./_helpers.ts";
+import { connect, urlFor, withSchema } from "./_helpers.ts";
 import {
   appendResultMessage,
   claimLeadership,
@@ -71,8 +71,19 @@ Deno.test("cli: no database is a usage error (2); an unreachable one fails (1), 
   const run = await cli(["tasks", "list", "--url", url]);
   expect(run, 1, ["no database at postgres://postgres:***@127.0.0.1:1/site", "ECONNREFUSED"]);
   assert(!(run.out + run.err).includes("hunter2"), "the password is printed");
-  const noSchema = urlFor(`nope_${crypto.randomUUID().replaceAll("-", "")}`);
-  expect(await cli(["migrate", "--url", noSchema]), 1, ["CREATE SCHEMA"]);
+});
+
+Deno.test("cli: migrate creates the search_path schema when it does not exist", async () => {
+  const schema = `nope_${crypto.randomUUID().replaceAll("-", "")}`;
+  const admin = connect({ max: 1 });
+  try {
+    expect(await cli(["migrate", "--url", urlFor(schema)]), 0, ["applied 0001_tasks"]);
+    const [row] = await admin`SELECT to_regclass(${`${schema}.tasks`}) IS NOT NULL AS migrated`;
+    assert(row.migrated, `no ${schema}.tasks`);
+  } finally {
+    await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  }
 });
 
 Deno.test("cli: not migrated says run migrate; migrate and migrate status", () =>
