@@ -7,7 +7,7 @@
  */
 import postgres from "postgres";
 import { z } from "zod";
-import { query, type Sql, toDate } from "../db.ts";
+import { assertSql, query, type Sql, toDate } from "../db.ts";
 import { NotLeaderError, StateError, ValidationError } from "../errors.ts";
 import { parse } from "../_validation.ts";
 import { Code } from "../_codes.ts";
@@ -16,6 +16,7 @@ import { actor, electionName, timerMs } from "../_schemas.ts";
 import {
   claimLeadership,
   DEFAULT_ELECTION,
+  getLeader,
   leadershipChannel,
   type Lease,
   releaseLeadership,
@@ -306,10 +307,12 @@ export class LeaderElector extends EventTarget {
    * @param sql The program's pool; the elector derives its own small pool
    *   from its options for heartbeats, and listens through `sql.listen`.
    * @param options Election, identity and timing.
+   * @throws {TypeError} `sql` is not a postgres.js pool (missing, a URL, a node-postgres pool).
    * @throws {ValidationError} An option is invalid, or `leaseMs > leaseMs − marginMs > renewMs` does not hold.
    */
   constructor(sql: Sql, options: LeaderElectorOptions = {}) {
     super();
+    assertSql(sql, "LeaderElector");
     const o = parse(optionsSchema, options);
     const marginMs = o.marginMs ?? Math.min(1000, Math.floor(o.leaseMs / 5));
     const renewMs = o.renewMs ?? Math.round(o.leaseMs / 3);
@@ -424,10 +427,13 @@ export class LeaderElector extends EventTarget {
   /**
    * Starts taking part in the election: opens the elector's own pool,
    * listens for releases and makes a first claim. Errors do not reject it:
-   * they are dispatched as `error` events and the elector keeps trying.
+   * they are dispatched as `error` events and the elector keeps trying;
+   * only a database that cannot host an election (not migrated) does, and
+   * `start()` may then be called again after `migrate()`.
    *
    * @returns A promise that resolves after the first claim attempt, so `isLeader` tells its outcome.
    * @throws {StateError} The elector was stopped (code `"invalid_state"`); an elector starts once.
+   * @throws {StateError} Code `"not_migrated"`: the election table is missing; run `migrate()`.
    */
   start(): Promise<void> {
     if (this.#started) return this.#started;
@@ -436,12 +442,33 @@ export class LeaderElector extends EventTarget {
         new StateError(Code.InvalidState, "a stopped elector cannot start again"),
       );
     }
-    this.#transition("following");
-    this.#own = postgres(heartbeatOptions(this.#sql, this.leaseMs));
-    let started!: () => void;
-    this.#started = new Promise<void>((resolve) => started = resolve);
-    this.#loop = this.#run(started);
+    this.#started = this.#canHostElection().then(() => {
+      if (this.#phase !== "new") return; // stop() came first
+      this.#transition("following");
+      this.#own = postgres(heartbeatOptions(this.#sql, this.leaseMs));
+      let started!: () => void;
+      const firstClaim = new Promise<void>((resolve) => started = resolve);
+      this.#loop = this.#run(started);
+      return firstClaim;
+    }, (err) => {
+      this.#started = null; // start() may be called again once migrated
+      throw err;
+    });
     return this.#started;
+  }
+
+  /**
+   * Rejects when the database cannot host the election at all (not
+   * migrated: `leader_leases` is missing), instead of a start that resolves
+   * and a `waitForLeadership()` that waits forever. Any other failure is
+   * the loop's to report (`error` events) and retry.
+   */
+  async #canHostElection(): Promise<void> {
+    try {
+      await getLeader(this.#sql, this.election);
+    } catch (err) {
+      if (err instanceof StateError && err.code === Code.NotMigrated) throw err;
+    }
   }
 
   /**

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import type { Sql } from "../db.ts";
-import { query } from "../db.ts";
+import { assertSql, query, type Sql } from "../db.ts";
 import { NotFoundError, StateError } from "../errors.ts";
 import { Code } from "../_codes.ts";
 import { parse } from "../_validation.ts";
@@ -32,6 +31,7 @@ const CHAIN = `
  * @param sql A pool (not a transaction).
  * @param id The task a worker runs.
  * @returns The signal, and `close()`.
+ * @throws {TypeError} `sql` is not a postgres.js pool.
  * @throws {ValidationError} `id` is not a UUID.
  * @throws {NotFoundError} No such task.
  *
@@ -46,6 +46,7 @@ const CHAIN = `
  * ```
  */
 export async function terminationSignal(sql: Sql, id: string): Promise<TerminationSignal> {
+  assertSql(sql, "terminationSignal");
   const tid = parse(taskId, id);
   const control = new AbortController();
   let chain = new Set<string>([tid]);

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import type { Sql } from "../db.ts";
+import { assertSql, type Sql } from "../db.ts";
 import { NotFoundError, StateError } from "../errors.ts";
 import { Code } from "../_codes.ts";
 import { parse } from "../_validation.ts";
@@ -35,6 +35,7 @@ const finished = (status: TaskStatus) => FINISHED.includes(status);
  * @param id The task.
  * @param opts An abort signal, a time-out, the event log's poll interval.
  * @returns The finished task.
+ * @throws {TypeError} `sql` is not a postgres.js pool.
  * @throws {ValidationError} Bad input.
  * @throws {NotFoundError} No such task.
  * @throws {StateError} Code `timeout`: not finished within `timeoutMs`.
@@ -47,6 +48,7 @@ const finished = (status: TaskStatus) => FINISHED.includes(status);
  * ```
  */
 export async function waitForTask(sql: Sql, id: string, opts: WaitOptions = {}): Promise<Task> {
+  assertSql(sql, "waitForTask");
   const tid = parse(taskId, id);
   const o = parse(waitOptions, opts);
   return await waitUntil(
@@ -71,6 +73,7 @@ export async function waitForTask(sql: Sql, id: string, opts: WaitOptions = {}):
  * @param parentId The parent task.
  * @param opts An action filter, an abort signal, a time-out, the poll interval.
  * @returns The subtasks, all finished.
+ * @throws {TypeError} `sql` is not a postgres.js pool.
  * @throws {ValidationError} Bad input.
  * @throws {NotFoundError} No such parent task.
  * @throws {StateError} Code `timeout`: some are still active after `timeoutMs`.
@@ -87,6 +90,7 @@ export async function waitForSubtasks(
   parentId: string,
   opts: WaitForSubtasksOptions = {},
 ): Promise<Task[]> {
+  assertSql(sql, "waitForSubtasks");
   const pid = parse(taskId, parentId);
   const o = parse(subtaskWaitOptions, opts);
   const mine = (a: string) => o.action === undefined || a === o.action;

@@ -1,5 +1,5 @@
 // TEMPORARY: the NOTIFY-based watch, until src/events.ts lands.
-import type { Sql } from "../db.ts";
+import { assertSql, type Sql } from "../db.ts";
 import type { TaskStatus } from "./types.ts";
 
 /** What {@linkcode watchTasks} reports. */
@@ -29,6 +29,7 @@ export async function watchTasks(
   sql: Sql,
   onEvent: (event: TaskEvent) => void,
 ): Promise<TaskWatch> {
+  assertSql(sql, "watchTasks");
   const [{ schema }] = await sql`SELECT current_schema() AS schema`;
   const sub = await sql.listen(`statemgmt_tasks:${schema}`, (payload: string) => {
     for (const [taskId, status, action] of JSON.parse(payload) as string[][]) {
