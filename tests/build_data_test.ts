@@ -164,7 +164,7 @@ dbTest("listBuildData lists nothing for a node without history", async (sql) => 
 });
 
 dbTest("build data survives deleteTasksOlderThan of the task that produced it", async (sql) => {
-  const task = await createTask(sql, { action: "deploy_nodes" });
+  const task = await createTask(sql, { action: "deploy_nodes", status: "complete" });
   const record = await insertBuildData(sql, helloWorld({ taskId: task.id }));
   const deleted = await deleteTasksOlderThan(sql, new Date(Date.now() + DAY));
   assertEquals(deleted, 1);
