@@ -105,6 +105,7 @@ try {
     env: {
       DATABASE_URL: url,
       STATEMGMT_TEST_PGBOUNCER: "1",
+      NO_COLOR: "1",
       STATEMGMT_TEST_DIRECT_URL: upstream.toString(),
       STATEMGMT_TEST_SKIP: JSON.stringify(NEEDS_LISTEN),
     },
@@ -119,9 +120,12 @@ try {
     tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4000);
   }
   code = (await child.status).code;
-  const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
-  const m = [...plain.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].pop();
-  if (m) summary = `${m[1]} passed, ${m[2]} failed`;
+  const plain = tail; // NO_COLOR is set: no escape codes to strip
+  const m = [
+    ...plain.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/g),
+  ]
+    .pop();
+  if (m) summary = `${m[1]} passed, ${m[2]} failed${m[3] ? `, ${m[3]} ignored (need LISTEN)` : ""}`;
 } finally {
   bouncer.kill("SIGTERM");
   await bouncer.status;
