@@ -224,9 +224,12 @@ interface Waiter {
  * a renewal finds the lease gone, and aborts {@linkcode signal} so that
  * in-flight work stops. Each renewal is time-boxed to the trust left.
  * Heartbeats (claims, renewals, releases) use a one-connection pool of
- * the elector's own, derived from `sql`'s options, and `LISTEN` the
- * dedicated listening connection postgres.js keeps beside `sql`'s pool, so
- * neither queues behind the program's work. Stop the elector before
+ * the elector's own, derived from `sql`'s options (but reconnecting
+ * 100 ms after a loss, not on postgres.js's growing back-off, so that a
+ * follower leads within a lease and a retry of the database's return), and
+ * `LISTEN` the dedicated listening connection postgres.js keeps beside
+ * `sql`'s pool (or `listenSql`'s, behind PgBouncer), so neither queues
+ * behind the program's work. Stop the elector before
  * ending `sql`. Writes that must come from the leader are fenced in the database
  * with `assertLeadership(tx, lease)` or a `lease` option.
  *
@@ -305,7 +308,8 @@ export class LeaderElector extends EventTarget {
    * Creates an elector; it does nothing until {@linkcode start}.
    *
    * @param sql The program's pool; the elector derives its own small pool
-   *   from its options for heartbeats, and listens through `sql.listen`.
+   *   from its options for heartbeats, and listens through `sql.listen`
+   *   (`listenSql.listen` when given).
    * @param options Election, identity and timing.
    * @throws {TypeError} `sql` is not a postgres.js pool (missing, a URL, a node-postgres pool).
    * @throws {ValidationError} An option is invalid, or `leaseMs > leaseMs − marginMs > renewMs` does not hold.
