@@ -35,8 +35,13 @@ const bin = await findPgBin();
  * program's choice to make, not the module's (the elector's own pool never
  * inherits it).
  */
-function pool(url: string, max = 2): Sql {
-  return postgres(url, { max, onnotice: () => {}, connect_timeout: 3, backoff: () => 0.2 });
+function pool(url: string, max = 2, backoff: false | (() => number) = () => 0.2): Sql {
+  return postgres(url, {
+    max,
+    onnotice: () => {},
+    connect_timeout: 3,
+    ...(backoff ? { backoff } : {}),
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,12 +87,22 @@ Deno.test({
     pools.push(admin);
     await migrate(admin);
 
-    // Electors, each on its own pool, as two processes would be.
+    // Electors, each on its own pool, as two processes would be; pools with
+    // postgres.js's default back-off, which the elector's own must not inherit.
     const log: { at: number; type: string; term: number | null; who: string }[] = [];
     for (const who of ["a", "b"]) {
-      const sql = pool(cluster.url);
-      pools.push(sql);
-      const e = new LeaderElector(sql, { identity: who, leaseMs: LEASE_MS, retryMs: RETRY_MS });
+      const sql = pool(cluster.url, 2, false);
+      // postgres.js's LISTEN connection re-listens on its pool's back-off (and
+      // its pending reconnect outlives end()): listen through a pool of the
+      // program's that reconnects promptly, as README advises.
+      const listenSql = pool(cluster.url, 1);
+      pools.push(sql, listenSql);
+      const e = new LeaderElector(sql, {
+        identity: who,
+        leaseMs: LEASE_MS,
+        retryMs: RETRY_MS,
+        listenSql,
+      });
       for (const type of ["elected", "demoted"] as const) {
         e.addEventListener(type, (ev: LeaderElectorEvent) => {
           log.push({ at: performance.now(), type, term: ev.lease?.term ?? null, who });
