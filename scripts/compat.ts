@@ -8,7 +8,8 @@
  * not ship them, and without `libicuuc.so.60` initdb cannot start).
  *
  * A major may be given as a full package version (`16.14.0-beta.17`) to
- * try another build. Exit status: 0 when every version passed.
+ * try another build; arguments after `--` go to `deno task test` (files,
+ * `--filter`). Exit status: 0 when every version passed.
  */
 import postgres from "postgres";
 import { run, throwawayCluster } from "./_cluster.ts";
@@ -81,9 +82,9 @@ async function serverVersion(url: string): Promise<string> {
 }
 
 /** Runs `deno task test` against `url`, echoing its output; returns the exit code and its summary. */
-async function suite(url: string): Promise<{ code: number; summary: string }> {
+async function suite(url: string, testArgs: string[]): Promise<{ code: number; summary: string }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", new URL("./test.ts", import.meta.url).pathname],
+    args: ["run", "--allow-all", new URL("./test.ts", import.meta.url).pathname, ...testArgs],
     env: { DATABASE_URL: url, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
@@ -102,7 +103,10 @@ async function suite(url: string): Promise<{ code: number; summary: string }> {
   return { code, summary: m ? m[0].replace(/ \|/g, ",") : "no summary (see above)" };
 }
 
-const wanted = Deno.args.length ? Deno.args : Object.keys(PINNED);
+const dashes = Deno.args.indexOf("--");
+const versions = dashes < 0 ? Deno.args : Deno.args.slice(0, dashes);
+const testArgs = dashes < 0 ? [] : Deno.args.slice(dashes + 1);
+const wanted = versions.length ? versions : Object.keys(PINNED);
 const lines: string[] = [];
 let failed = 0;
 for (const want of wanted) {
@@ -114,7 +118,7 @@ for (const want of wanted) {
     try {
       const server = await serverVersion(cluster.url);
       console.error(`compat: PostgreSQL ${server} on ${new URL(cluster.url).host}`);
-      const { code, summary } = await suite(cluster.url);
+      const { code, summary } = await suite(cluster.url, testArgs);
       if (code !== 0) failed++;
       const secs = Math.round((performance.now() - started) / 1000);
       line = `PostgreSQL ${server} (${PACKAGE}@${version}): ${summary}, ${

@@ -19,6 +19,7 @@ const BEHIND_PGBOUNCER = [
   "tests/build_data_test.ts",
   "tests/boot_actions_test.ts",
   "tests/migrate_test.ts",
+  "tests/events_test.ts",
   "tests/lifecycle_roll_up_test.ts",
   "tests/lifecycle_retry_test.ts",
   "tests/lifecycle_termination_test.ts",
