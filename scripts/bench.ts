@@ -15,6 +15,7 @@ import { benchLeadership } from "../bench/leadership.ts";
 import { benchPeers } from "../bench/peers.ts";
 import { benchScale } from "../bench/scale.ts";
 import { benchHttp } from "../bench/http.ts";
+import { benchEvents } from "../bench/events.ts";
 
 const quick = Deno.args.includes("--quick");
 const json = Deno.args.includes("--json");
@@ -41,8 +42,10 @@ function print(row: BenchRow): void {
 const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const extra = ["scale", "peers"].filter((m) => Deno.args.includes(`--${m}`) || quick);
 const wanted = (section: string) =>
-  only ? only.includes(section) : ["tasks", "build", "leadership", "design"].includes(section) ||
-    extra.includes(section);
+  only
+    ? only.includes(section)
+    : ["tasks", "build", "leadership", "design", "events"].includes(section) ||
+      extra.includes(section);
 const heading = (text: string) => json || console.log(`\n${text}`);
 
 if (!json) console.log(`bench (${quick ? "quick" : "full"} mode)`);
@@ -68,6 +71,10 @@ try {
   if (wanted("design")) {
     heading("design references (baseline: bare Deno.readFile / fetch)");
     for (const row of await benchDesign({ quick })) print(row);
+  }
+  if (wanted("events")) {
+    heading("task events (baseline: the 1 ms target; for a watch, its poll interval)");
+    for (const row of await benchEvents({ quick })) print(row);
   }
   if (wanted("http")) { for (const row of await benchHttp({ quick })) print(row); }
   if (wanted("peers")) {
