@@ -31,6 +31,7 @@ export * from "./src/errors.ts";
 export * from "./src/migrate.ts";
 export * from "./src/tasks.ts";
 export * from "./src/lifecycle.ts";
+export * from "./src/events.ts";
 export * from "./src/result_messages.ts";
 export * from "./src/build_data.ts";
 export * from "./src/boot_actions.ts";

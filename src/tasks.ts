@@ -18,5 +18,4 @@ export * from "./tasks/subtasks.ts";
 export * from "./tasks/queue.ts";
 export * from "./tasks/termination.ts";
 export * from "./tasks/retention.ts";
-export * from "./tasks/_watch_legacy.ts";
 export * from "./tasks/complete_and_claim.ts";

@@ -289,36 +289,41 @@ dbTest("addSubtask() refuses cycles and re-parenting", async (sql) => {
   assertEquals((await getTask(sql, b.id))?.parentTaskId, a.id);
 });
 
-dbTest("watchTasks() reports queued tasks and status changes", async (sql) => {
-  const events: TaskEvent[] = [];
-  let wake = () => {};
-  const watch = await watchTasks(sql, (e) => {
-    events.push(e);
-    wake();
-  });
-  try {
-    const t = await createTask(sql, { action: "deploy_node", status: "queued" });
-    await claimNextTask(sql);
-    await updateTask(sql, t.id, { retry: 3 }); // no status change: no event
-    await updateTask(sql, t.id, { status: "complete" });
-    const deadline = Date.now() + 5000;
-    while (events.length < 3 && Date.now() < deadline) {
-      await new Promise<void>((r) => {
-        wake = r;
-        const timer = setTimeout(r, 100);
-        const prev = wake;
-        wake = () => {
-          clearTimeout(timer);
-          prev();
-        };
-      });
+dbTest(
+  "watchTasks() reports new tasks and every change of status, once each, in order",
+  async (sql) => {
+    const events: TaskEvent[] = [];
+    let wake = () => {};
+    const watch = await watchTasks(sql, (e) => {
+      events.push(e);
+      wake();
+    });
+    try {
+      const t = await createTask(sql, { action: "deploy_node", status: "queued" });
+      await claimNextTask(sql);
+      await updateTask(sql, t.id, { retry: 3 }); // no status change: no event
+      await updateTask(sql, t.id, { status: "complete" });
+      const deadline = Date.now() + 5000;
+      while (events.length < 3 && Date.now() < deadline) {
+        await new Promise<void>((r) => {
+          wake = r;
+          const timer = setTimeout(r, 100);
+          const prev = wake;
+          wake = () => {
+            clearTimeout(timer);
+            prev();
+          };
+        });
+      }
+      // Every change, in order, with no event for a write that kept the status.
+      assertEquals(events.map((e) => [e.taskId, e.kind, e.status, e.action, e.parentTaskId]), [
+        [t.id, "created", "queued", "deploy_node", null],
+        [t.id, "status", "running", "deploy_node", null],
+        [t.id, "status", "complete", "deploy_node", null],
+      ]);
+      assert(events.every((e) => e.at instanceof Date && typeof e.cursor === "string"));
+    } finally {
+      await watch.unlisten();
     }
-    assertEquals(events, [
-      { taskId: t.id, status: "queued", action: "deploy_node" },
-      { taskId: t.id, status: "running", action: "deploy_node" },
-      { taskId: t.id, status: "complete", action: "deploy_node" },
-    ]);
-  } finally {
-    await watch.unlisten();
-  }
-});
+  },
+);

@@ -86,7 +86,7 @@ const watchOptions = z.strictObject({
 
 /**
  * Delivers the task events of the durable log to `onEvent`, in order and
- * one at a time (awaiting it when it returns a promise): new tasks,
+ * one at a time (awaiting what it returns, when that is a promise): new tasks,
  * changes of status, termination requests, result roll-ups. It reads the
  * log on a LISTEN wake-up (sent when a task is queued or its termination
  * requested) and every `pollMs`, so events are neither lost nor repeated
@@ -120,7 +120,7 @@ const watchOptions = z.strictObject({
  */
 export async function watchTasks(
   sql: Sql,
-  onEvent: (event: TaskEvent) => void | Promise<void>,
+  onEvent: (event: TaskEvent) => unknown,
   opts: WatchTasksOptions = {},
 ): Promise<TaskWatch> {
   assertSql(sql, "watchTasks");
@@ -152,8 +152,16 @@ export async function watchTasks(
     // postgres.js LISTENs again on a new connection after losing one, then
     // calls the third argument: read at once, wake-ups may have been missed.
     const wake = () => read(w);
-    const sub = await sql.listen(await taskEventsChannel(sql), wake, wake);
-    w.cleanups.push(() => sub.unlisten());
+    try {
+      const sub = await sql.listen(await taskEventsChannel(sql), wake, wake);
+      w.cleanups.push(() => sub.unlisten());
+    } catch (err) {
+      // E.g. a server still in recovery (25006). The poll alone delivers
+      // every event, only later; and postgres.js 3.4.9 keeps a failed
+      // LISTEN's promise for the channel, so retrying on this pool would
+      // fail the same way (seen through a Patroni failover: 97 times).
+      w.onError(err);
+    }
   }
   const signal = o.signal;
   if (signal) {
@@ -174,7 +182,7 @@ export async function watchTasks(
 /** The state of one watch. */
 interface Loop {
   sql: Sql;
-  onEvent: (event: TaskEvent) => void | Promise<void>;
+  onEvent: (event: TaskEvent) => unknown;
   limit: number;
   pollMs: number;
   onError: (error: unknown) => void;
