@@ -19,7 +19,10 @@ const BEHIND_PGBOUNCER = [
   "tests/build_data_test.ts",
   "tests/boot_actions_test.ts",
   "tests/migrate_test.ts",
-  "tests/events_test.ts",
+  // Not tests/events_test.ts: 13 of its 15 pass behind PgBouncer, but its
+  // wake-up test counts NOTIFYs on a pooled LISTEN and its 60-byte-schema test
+  // makes a schema of its own (no search_path behind PgBouncer); the event
+  // log's polling read is shown here by tests/pgbouncer/.
   "tests/lifecycle_roll_up_test.ts",
   "tests/lifecycle_retry_test.ts",
   "tests/lifecycle_termination_test.ts",

@@ -4,9 +4,12 @@
  *
  * Behind PgBouncer (`STATEMGMT_TEST_PGBOUNCER=1`, set by `deno task
  * pgbouncer`), which refuses `search_path` as a startup parameter, each test
- * gets a fresh database of its own instead (created and dropped through
+ * gets a fresh database of its own, named like its schema, holding that
+ * schema, with `ALTER DATABASE … SET search_path` so that every server
+ * connection starts in it (created and dropped through
  * `STATEMGMT_TEST_DIRECT_URL`, the server itself, since a pooler cannot drop
  * a database it holds connections to), and every pool has `prepare: false`.
+ * So `ctx.schema`, channels and `connect({ schema })` mean the same in both.
  */
 import postgres from "postgres";
 import type { Sql } from "../src/db.ts";
@@ -34,7 +37,15 @@ export interface ConnectOptions {
 
 /** A postgres.js pool on the test server, optionally confined to `schema`. */
 export function connect(opts: ConnectOptions = {}): Sql {
-  const url = opts.url ?? DATABASE_URL;
+  if (BEHIND_PGBOUNCER && opts.schema && !opts.url && !TEST_DATABASES.has(opts.schema)) {
+    // It would land in the shared database's public schema instead.
+    throw new Error(
+      `behind PgBouncer, connect({ schema: "${opts.schema}" }) needs a schema of withSchema's ` +
+        "(a database of its own); PgBouncer refuses search_path as a startup parameter",
+    );
+  }
+  const url = opts.url ??
+    (BEHIND_PGBOUNCER && opts.schema ? withDatabase(DATABASE_URL, opts.schema) : DATABASE_URL);
   const pooled = BEHIND_PGBOUNCER && !sameDatabaseDirect(url);
   return postgres(url, {
     max: opts.max ?? 4,
@@ -99,12 +110,12 @@ export async function withSchema<T>(
   opts: { migrate?: boolean; max?: number } = {},
 ): Promise<T> {
   const name = `t_${crypto.randomUUID().replaceAll("-", "")}`;
-  // Behind PgBouncer the test's database is named `name` and its schema is public.
-  const schema = BEHIND_PGBOUNCER ? "public" : name;
+  // Behind PgBouncer the test's database is named like its schema.
+  const schema = name;
   const admin = connect({ max: 1, url: DIRECT_URL });
   const pools: Sql[] = [];
   try {
-    if (BEHIND_PGBOUNCER) await admin.unsafe(`CREATE DATABASE ${name}`);
+    if (BEHIND_PGBOUNCER) await createDatabase(admin, name);
     else await admin.unsafe(`CREATE SCHEMA ${schema}`);
     const ctx: SchemaContext = {
       schema,
@@ -135,11 +146,29 @@ export async function withSchema<T>(
     await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
     try {
       // FORCE: PgBouncer keeps server connections to it open (PostgreSQL 13+).
-      if (BEHIND_PGBOUNCER) await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      else await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      if (BEHIND_PGBOUNCER) {
+        TEST_DATABASES.delete(name);
+        await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } else await admin.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     } finally {
       await admin.end();
     }
+  }
+}
+
+/** The databases {@linkcode withSchema} made behind PgBouncer, each named like its schema. */
+const TEST_DATABASES = new Set<string>();
+
+/** A database `name` holding schema `name`, which its sessions start in. */
+async function createDatabase(admin: Sql, name: string): Promise<void> {
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  TEST_DATABASES.add(name);
+  await admin.unsafe(`ALTER DATABASE ${name} SET search_path = ${name}`);
+  const inside = connect({ max: 1, url: withDatabase(DIRECT_URL, name) });
+  try {
+    await inside.unsafe(`CREATE SCHEMA ${name}`);
+  } finally {
+    await inside.end();
   }
 }
 
