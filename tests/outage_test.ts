@@ -17,12 +17,13 @@ import {
   LeaderElector,
   type LeaderElectorEvent,
   migrate,
+  readTaskEvents,
   rescueStaleTasks,
   type Sql,
+  type TaskEvent,
   updateTask,
+  watchTasks,
 } from "../mod.ts";
-// The durable event log (src/events/), not yet re-exported by mod.ts.
-import { readTaskEvents, type TaskEvent, watchTasks } from "../src/events.ts";
 
 const LEASE_MS = 3000;
 const RETRY_MS = 500;

@@ -14,9 +14,10 @@ import {
   releaseLeadership,
   type Sql,
   StateError,
+  type TaskEvent,
   updateTask,
+  watchTasks,
 } from "../../mod.ts";
-import { type TaskEvent, watchTasks } from "../../src/events.ts";
 
 const ignore = !BEHIND_PGBOUNCER;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
