@@ -65,6 +65,17 @@ CREATE TABLE task_events_pruned (
 );
 INSERT INTO task_events_pruned DEFAULT VALUES;
 
+-- The wake-up channel of a schema's task events, one definition for the
+-- triggers and for readers (taskEventsChannel): 'statemgmt_tasks:' || schema,
+-- hashed where that would pass PostgreSQL's 63-byte limit.
+CREATE FUNCTION task_events_channel(schema text) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN octet_length('statemgmt_tasks:' || schema) <= 63
+    THEN 'statemgmt_tasks:' || schema
+    ELSE 'statemgmt_tasks:' || md5(schema)
+  END
+$$;
+
 -- New tasks: one 'created' row each, in one set-based INSERT per statement.
 -- The INSERT and the queued test are one query: PL/pgSQL plans a query on
 -- a transition table anew on every call, so each one costs its planning.
@@ -79,11 +90,7 @@ BEGIN
   )
   SELECT bool_or(status = 'queued') INTO queued FROM logged;
   IF queued THEN
-    PERFORM pg_notify(
-      CASE WHEN octet_length('statemgmt_tasks:' || TG_TABLE_SCHEMA) <= 63
-        THEN 'statemgmt_tasks:' || TG_TABLE_SCHEMA
-        ELSE 'statemgmt_tasks:' || md5(TG_TABLE_SCHEMA)
-      END, '');
+    PERFORM pg_notify(task_events_channel(TG_TABLE_SCHEMA), '');
   END IF;
   RETURN NULL;
 END
@@ -106,11 +113,7 @@ BEGIN
     VALUES (NEW.id, NEW.parent_task_id, NEW.action, NEW.status, 'status');
   END IF;
   IF requested OR (NEW.status = 'queued' AND OLD.status IS DISTINCT FROM 'queued') THEN
-    PERFORM pg_notify(
-      CASE WHEN octet_length('statemgmt_tasks:' || TG_TABLE_SCHEMA) <= 63
-        THEN 'statemgmt_tasks:' || TG_TABLE_SCHEMA
-        ELSE 'statemgmt_tasks:' || md5(TG_TABLE_SCHEMA)
-      END, '');
+    PERFORM pg_notify(task_events_channel(TG_TABLE_SCHEMA), '');
   END IF;
   RETURN NULL;
 END

@@ -231,11 +231,10 @@ export async function taskEventsChannel(db: Db): Promise<string> {
   // The schema of the `tasks` the writes resolve, as the triggers see it.
   const [row] = await query(
     db,
-    `SELECT CASE WHEN octet_length($1::text || n.nspname) <= 63 THEN $1::text || n.nspname
-              ELSE $1::text || md5(n.nspname) END AS channel
+    `SELECT task_events_channel(n.nspname) AS channel
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = 'tasks'::regclass`,
-    ["statemgmt_tasks:"],
+     WHERE c.oid = $1::regclass`,
+    ["tasks"],
   );
   return row.channel;
 }
