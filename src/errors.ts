@@ -29,8 +29,9 @@ export interface StateErrorOptions {
  *   does not allow, e.g. restarting a stopped elector),
  *   `invalid_notification` (a notification this module did not send),
  *   `timeout` (a wait ran out of time), `cursor_expired` (an event
- *   cursor whose events were pruned) and `not_migrated` (a table of this
- *   module is missing: run `migrate()` on this database and schema).
+ *   cursor whose events were pruned), `not_migrated` (a table of this
+ *   module is missing: run `migrate()` on this database and schema) and
+ *   `termination_requested` (the reason a `terminationSignal` aborts with).
  *
  * @example Usage
  * ```ts
