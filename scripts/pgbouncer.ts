@@ -9,7 +9,7 @@
  */
 import { freePort, run } from "./_cluster.ts";
 
-/** What runs behind PgBouncer; see tests/pgbouncer/README_SECTION.md for what does not, and why. */
+/** What runs behind PgBouncer; see README, "Behind PgBouncer", for what does not, and why. */
 const BEHIND_PGBOUNCER = [
   "tests/tasks_test.ts",
   "tests/tasks_lease_test.ts",

@@ -4,7 +4,7 @@
  * driver's error as cause); a schema that was never migrated is a
  * StateError `not_migrated` saying to run migrate(); a URL string or
  * another driver's pool where a postgres.js pool belongs is a TypeError at
- * the call. The messages are collected into README_ERRORS_SECTION.md.
+ * the call. README's "When things go wrong" quotes these messages.
  */
 import postgres from "postgres";
 import {

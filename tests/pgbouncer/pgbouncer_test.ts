@@ -1,7 +1,7 @@
 /**
  * What works behind PgBouncer in transaction mode, measured: run by
  * `deno task pgbouncer` (STATEMGMT_TEST_PGBOUNCER=1); ignored otherwise.
- * The figures printed here are the ones tests/pgbouncer/README_SECTION.md quotes.
+ * The figures printed here are the ones README's "Behind PgBouncer" quotes.
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { BEHIND_PGBOUNCER, withSchema } from "../_helpers.ts";
