@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Lease } from "../leadership/lease.ts";
+import type { Lease } from "../leadership/types.ts";
 import type { Task, TaskResultLink } from "../tasks/types.ts";
 
 /** Options of {@linkcode rollUpResults}. */

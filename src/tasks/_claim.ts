@@ -4,7 +4,7 @@
  */
 import { type Params, textArraySql } from "../db.ts";
 import { FENCE_HOLDS } from "../leadership/fence.ts";
-import type { Lease } from "../leadership/lease.ts";
+import type { Lease } from "../leadership/types.ts";
 import { TASK } from "./_rows.ts";
 
 /** The order claimed rows come back in (the order they were picked in), over the alias `w`. */

@@ -10,7 +10,7 @@ import { parse } from "../_validation.ts";
 import { leaseSchema } from "../_schemas.ts";
 import { fencedRows, fencedSql } from "../leadership/fence.ts";
 import { claimSql, ORDER } from "./_claim.ts";
-import type { Lease } from "../leadership/lease.ts";
+import type { Lease } from "../leadership/types.ts";
 import { TASK } from "./_rows.ts";
 import { readRecovered, recoverCtes } from "./_recover.ts";
 import { claimOptions, recoverOptions } from "./_schemas.ts";

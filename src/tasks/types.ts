@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Lease } from "../leadership/lease.ts";
+import type { Lease } from "../leadership/types.ts";
 import type { ResultMessage } from "../result_messages.ts";
 
 /** The states of a task, as a const object: `TaskStatus.Queued` is `"queued"`. */
