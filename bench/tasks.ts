@@ -95,9 +95,13 @@ export async function benchTasks(cfg: BenchConfig, db: BenchSchema): Promise<Ben
       (w) =>
         workers[w]`
           UPDATE tasks SET status = 'running', claimed_by = ${`w${w}`},
-                 updated = clock_timestamp(), version = version + 1
-          WHERE id = (SELECT id FROM tasks WHERE status = 'queued'
-                      ORDER BY created, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 heartbeat_at = clock_timestamp(), updated = clock_timestamp(),
+                 version = version + 1
+          WHERE id = (SELECT id FROM tasks
+                      WHERE status = 'queued' AND NOT terminate
+                        AND coalesce(run_after, created) <= statement_timestamp()
+                      ORDER BY coalesce(run_after, created), id
+                      LIMIT 1 FOR UPDATE SKIP LOCKED)
           RETURNING *,
             (SELECT count(*) FROM result_messages e WHERE e.task_id = tasks.id AND e.error),
             ARRAY(SELECT c.id FROM tasks c WHERE c.parent_task_id = tasks.id

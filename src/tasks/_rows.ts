@@ -22,7 +22,7 @@ const BASE_COLUMNS = `
     t.id, t.parent_task_id, t.action, t.status, t.design_ref, t.node_filter,
     t.request_context, t.retry, t.created_by, t.created, t.updated, t.claimed_by,
     t.claimed_term, t.terminate, t.terminated, t.terminated_by, t.version,
-    t.run_after, t.heartbeat_at, t.result_links, t.result_status, t.result_message, t.result_reason,
+    t.run_after, t.heartbeat_at, t.result_links::text AS result_links, t.result_status, t.result_message, t.result_reason,
     array_to_json(t.result_successes)::text AS result_successes,
     array_to_json(t.result_failures)::text AS result_failures`;
 const ERROR_COUNT_COLUMN = `,
@@ -95,7 +95,7 @@ function toTask(row: any, errorCount: number): Task {
       reason: row.result_reason,
       successes: jsonList(row.result_successes),
       failures: jsonList(row.result_failures),
-      links: row.result_links,
+      links: row.result_links === "[]" ? [] : JSON.parse(row.result_links),
       errorCount,
     },
     subtaskIds: jsonList(row.subtask_ids),
