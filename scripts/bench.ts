@@ -44,7 +44,7 @@ const extra = ["scale", "peers"].filter((m) => Deno.args.includes(`--${m}`) || q
 const wanted = (section: string) =>
   only
     ? only.includes(section)
-    : ["tasks", "build", "leadership", "design", "events"].includes(section) ||
+    : ["tasks", "build", "leadership", "design", "events", "http"].includes(section) ||
       extra.includes(section);
 const heading = (text: string) => json || console.log(`\n${text}`);
 
