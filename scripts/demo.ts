@@ -47,14 +47,32 @@ function log(line: string): void {
 }
 const short = (id: string) => id.slice(0, 8);
 
-async function connect(): Promise<{ sql: Sql; where: string; close(): Promise<void> }> {
+interface DemoDb {
+  sql: Sql;
+  where: string;
+  /** What the demo leaves behind, said at the end. */
+  leaves: string;
+  close(): Promise<void>;
+}
+
+async function connect(): Promise<DemoDb> {
   const url = Deno.env.get("DATABASE_URL");
   if (url) {
+    const u = new URL(url);
     const sql = postgres(url, { max: 8, onnotice: () => {} });
-    return { sql, where: `PostgreSQL at ${new URL(url).host}`, close: () => sql.end() };
+    const where = `PostgreSQL at ${u.host}, database ${u.pathname.slice(1) || u.username}` +
+      (u.searchParams.get("search_path") ? `, schema ${u.searchParams.get("search_path")}` : "");
+    const leaves = `its tables and tasks stay in ${where}; drop the schema to remove them`;
+    return { sql, where, leaves, close: () => sql.end() };
   }
+  // PGlite takes 5–12 s to start here: say so before the wait, not after.
+  console.log("starting embedded PostgreSQL (PGlite, in memory)…");
   const db = await openEmbedded();
-  return { ...db, where: "embedded PGlite (set DATABASE_URL to use a server)" };
+  return {
+    ...db,
+    where: "embedded PGlite, in memory (set DATABASE_URL to use a server)",
+    leaves: "nothing: the embedded database lived in memory and is gone",
+  };
 }
 
 const nodeOf = (task: Task) => (task.nodeFilter as { node_names: string[] }).node_names[0];
@@ -250,3 +268,4 @@ try {
   await db.close();
   await Deno.remove(designDir, { recursive: true });
 }
+console.log(`\nThe demo leaves ${db.leaves}.`);
