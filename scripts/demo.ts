@@ -61,8 +61,10 @@ async function connect(): Promise<DemoDb> {
     const u = new URL(url);
     const sql = postgres(url, { max: 8, onnotice: () => {} });
     const where = `PostgreSQL at ${u.host}, database ${u.pathname.slice(1) || u.username}` +
-      (u.searchParams.get("search_path") ? `, schema ${u.searchParams.get("search_path")}` : "");
-    const leaves = `its tables and tasks stay in ${where}; drop the schema to remove them`;
+      (u.searchParams.has("search_path") ? `, schema ${u.searchParams.get("search_path")}` : "");
+    const schema = u.searchParams.get("search_path");
+    const leaves = `its tables and tasks in ${where}; ` +
+      (schema ? `DROP SCHEMA ${schema} CASCADE removes them` : "migrate's tables stay for reuse");
     return { sql, where, leaves, close: () => sql.end() };
   }
   // PGlite takes 5–12 s to start here: say so before the wait, not after.
