@@ -14,6 +14,8 @@
 import postgres from "postgres";
 import type { Sql } from "../src/db.ts";
 import { migrate } from "../src/migrate.ts";
+import { createTask } from "../src/tasks/create.ts";
+import type { Task, TaskStatus } from "../src/tasks/types.ts";
 
 /** The server tests use; `deno task test` sets it, else the local default. */
 export const DATABASE_URL: string = Deno.env.get("DATABASE_URL") ??
@@ -198,4 +200,14 @@ export async function countRows(
     out[t] = row.n;
   }
   return out;
+}
+
+/** A subtask of `parentId` with the given action and status: tree set-ups stay one line a task. */
+export function createSubtask(
+  sql: Sql,
+  parentId: string,
+  action: string,
+  status: TaskStatus = "requested",
+): Promise<Task> {
+  return createTask(sql, { action, status, parentTaskId: parentId });
 }

@@ -4,7 +4,7 @@
  * the errors included (no database, not migrated, unknown id).
  */
 import { assert, assertEquals } from "./_assert.ts";
-import { connect, urlFor, withSchema } from "./_helpers.ts";
+import { connect, createSubtask, urlFor, withSchema } from "./_helpers.ts";
 import {
   appendResultMessage,
   claimLeadership,
@@ -151,17 +151,9 @@ Deno.test("cli: tasks requeue requeues finished tasks, refuses running (4), unkn
 Deno.test("cli: tasks terminate cascades unless --no-cascade; a terminated task is not requeued", () =>
   withSchema(async (sql, { url }) => {
     const root = await createTask(sql, { action: "deploy_nodes", status: "queued" });
-    const child = await createTask(sql, {
-      action: "prepare_nodes",
-      status: "queued",
-      parentTaskId: root.id,
-    });
+    const child = await createSubtask(sql, root.id, "prepare_nodes", "queued");
     const lone = await createTask(sql, { action: "deploy_nodes", status: "queued" });
-    const loneChild = await createTask(sql, {
-      action: "prepare_nodes",
-      status: "queued",
-      parentTaskId: lone.id,
-    });
+    const loneChild = await createSubtask(sql, lone.id, "prepare_nodes", "queued");
     expect(await cli(["tasks", "terminate", root.id], url), 0, ["termination requested"]);
     assert((await getTask(sql, child.id))!.terminate, "the subtask was not marked");
     expect(await cli(["tasks", "terminate", lone.id, "--no-cascade", "--json"], url), 0);

@@ -15,7 +15,7 @@ import {
   type Sql,
 } from "../mod.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { dbTest } from "./_helpers.ts";
+import { createSubtask, dbTest } from "./_helpers.ts";
 
 const age = (sql: Sql, id: string) =>
   sql`UPDATE tasks SET created = created - interval '10 days' WHERE id = ${id}`;
@@ -25,22 +25,10 @@ dbTest(
   async (sql) => {
     const cutoff = new Date(Date.now() - 86_400_000);
     const done = await createTask(sql, { action: "deploy_nodes", status: "complete" });
-    const doneChild = await createTask(sql, {
-      action: "deploy_node",
-      status: "terminated",
-      parentTaskId: done.id,
-    });
+    const doneChild = await createSubtask(sql, done.id, "deploy_node", "terminated");
     const busy = await createTask(sql, { action: "deploy_nodes", status: "complete" });
-    const busyChild = await createTask(sql, {
-      action: "deploy_node",
-      status: "complete",
-      parentTaskId: busy.id,
-    });
-    const running = await createTask(sql, {
-      action: "deploy_node",
-      status: "running",
-      parentTaskId: busyChild.id,
-    });
+    const busyChild = await createSubtask(sql, busy.id, "deploy_node", "complete");
+    const running = await createSubtask(sql, busyChild.id, "deploy_node", "running");
     const queued = await createTask(sql, { action: "deploy_nodes", status: "queued" });
     for (const t of [done, busy, queued]) await age(sql, t.id);
     const [{ n: before }] = await sql`SELECT count(*)::int AS n FROM task_events

@@ -14,7 +14,7 @@ import {
 import { terminationSignal } from "../src/lifecycle.ts";
 import { settlesWithin } from "../src/_async.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { dbTest } from "./_helpers.ts";
+import { createSubtask, dbTest } from "./_helpers.ts";
 
 /** Resolves once `signal` aborts. */
 const aborted = (signal: AbortSignal) =>
@@ -27,28 +27,12 @@ dbTest(
   "requestTermination() on a tree of depth 3: queued ones terminated and never claimed, running ones signalled, complete ones untouched",
   async (sql) => {
     const root = await createTask(sql, { action: "deploy_site", status: "running" });
-    const mid = await createTask(sql, {
-      action: "deploy_nodes",
-      status: "running",
-      parentTaskId: root.id,
-    });
-    const running = await createTask(sql, {
-      action: "deploy_node",
-      status: "queued",
-      parentTaskId: mid.id,
-    });
+    const mid = await createSubtask(sql, root.id, "deploy_nodes", "running");
+    const running = await createSubtask(sql, mid.id, "deploy_node", "queued");
     assertEquals((await claimNextTask(sql, { claimedBy: "w1" }))?.id, running.id);
-    const queued = await createTask(sql, {
-      action: "deploy_node",
-      status: "queued",
-      parentTaskId: mid.id,
-    });
+    const queued = await createSubtask(sql, mid.id, "deploy_node", "queued");
     const requested = await createTask(sql, { action: "deploy_node", parentTaskId: mid.id });
-    const done = await createTask(sql, {
-      action: "deploy_node",
-      status: "complete",
-      parentTaskId: mid.id,
-    });
+    const done = await createSubtask(sql, mid.id, "deploy_node", "complete");
     const unrelated = await createTask(sql, { action: "deploy_node", status: "queued" });
     const signals = await Promise.all([running, mid].map((t) => terminationSignal(sql, t.id)));
     try {
@@ -87,11 +71,7 @@ dbTest(
 
 dbTest("requestTermination({cascade: false}) marks the task alone", async (sql) => {
   const parent = await createTask(sql, { action: "deploy_nodes", status: "queued" });
-  const child = await createTask(sql, {
-    action: "deploy_node",
-    status: "queued",
-    parentTaskId: parent.id,
-  });
+  const child = await createSubtask(sql, parent.id, "deploy_node", "queued");
   const t = await requestTermination(sql, parent.id, { cascade: false });
   assertEquals([t.status, t.terminate], ["terminated", true]);
   assertEquals((await getTask(sql, child.id))?.terminate, false);
@@ -101,11 +81,7 @@ dbTest(
   "terminationSignal() aborts at once when termination was already requested, also of an ancestor",
   async (sql) => {
     const parent = await createTask(sql, { action: "deploy_nodes", status: "running" });
-    const child = await createTask(sql, {
-      action: "deploy_node",
-      status: "running",
-      parentTaskId: parent.id,
-    });
+    const child = await createSubtask(sql, parent.id, "deploy_node", "running");
     await requestTermination(sql, parent.id, { cascade: false });
     const s = await terminationSignal(sql, child.id);
     try {
@@ -121,11 +97,7 @@ dbTest(
   "terminationSignal() aborts within 1 s when an ancestor's termination is requested alone",
   async (sql) => {
     const parent = await createTask(sql, { action: "deploy_nodes", status: "running" });
-    const child = await createTask(sql, {
-      action: "deploy_node",
-      status: "running",
-      parentTaskId: parent.id,
-    });
+    const child = await createSubtask(sql, parent.id, "deploy_node", "running");
     const s = await terminationSignal(sql, child.id);
     try {
       await requestTermination(sql, parent.id, { cascade: false });
