@@ -4,7 +4,13 @@
  */
 import { appendResultMessage, claimNextTask, createTask, getTask, listTasks } from "../mod.ts";
 import type { Sql } from "../src/db.ts";
-import { type BenchConfig, type BenchRow, type BenchSchema, compare } from "./_harness.ts";
+import {
+  type BenchConfig,
+  type BenchRow,
+  type BenchSchema,
+  benchSchema,
+  compare,
+} from "./_harness.ts";
 
 async function fill(sql: Sql, n: number, status = "queued"): Promise<void> {
   await sql`TRUNCATE tasks CASCADE`;
@@ -109,5 +115,50 @@ export async function benchTasks(cfg: BenchConfig, db: BenchSchema): Promise<Ben
       { workers: 8, before: () => fill(sql, queued) },
     ),
   );
+  rows.push(await claimWithSchedule(cfg, db));
   return rows;
+}
+
+/** `n` tasks due now, replacing the ones due now before (scheduled ones stay). */
+async function refillDue(sql: Sql, n: number): Promise<void> {
+  await sql`DELETE FROM tasks WHERE run_after IS NULL`;
+  await sql`
+    INSERT INTO tasks (id, action, status)
+    SELECT gen_random_uuid(), 'deploy_node', 'queued' FROM generate_series(1, ${n})`;
+}
+
+/**
+ * Claims stay flat however many tasks wait for a later `runAfter`: the same
+ * claim with 100,000 scheduled an hour ahead (created an hour ago, the worst
+ * case for a key on `created`) against a schema with none. Target: within
+ * 1.5× (ratio ≥ 0.67).
+ */
+async function claimWithSchedule(cfg: BenchConfig, db: BenchSchema): Promise<BenchRow> {
+  const empty = await benchSchema(2);
+  try {
+    const n = cfg.quick ? 2_000 : 10_000;
+    await db.sql`TRUNCATE tasks CASCADE`;
+    await db.sql`
+      INSERT INTO tasks (id, action, status, created, run_after)
+      SELECT gen_random_uuid(), 'deploy_node', 'queued',
+             clock_timestamp() - interval '1 hour' + i * interval '1 millisecond',
+             clock_timestamp() + interval '1 hour' + i * interval '1 millisecond'
+      FROM generate_series(1, 100000) AS i`;
+    const refill = async () => {
+      await refillDue(db.sql, n);
+      await refillDue(empty.sql, n);
+    };
+    await refill();
+    for (const s of [db.sql, empty.sql]) await s`VACUUM ANALYZE tasks`;
+    const [scheduled, none] = [db.pool(1), empty.pool(1)];
+    return await compare(
+      cfg,
+      "claimNextTask with 100,000 tasks scheduled ahead (baseline: none scheduled)",
+      () => claimNextTask(scheduled, { claimedBy: "bench" }),
+      () => claimNextTask(none, { claimedBy: "bench" }),
+      { before: refill },
+    );
+  } finally {
+    await empty.drop();
+  }
 }
