@@ -68,13 +68,12 @@ export async function rollUpResults(
     // SHARE lock on the parent) is not held up.
     const [locked] = await query(
       tx,
-      `SELECT to_regclass('task_events') IS NOT NULL AS events
-      FROM tasks WHERE id = $1::uuid FOR NO KEY UPDATE`,
+      `SELECT 1 AS locked FROM tasks WHERE id = $1::uuid FOR NO KEY UPDATE`,
       [id],
     );
     if (!locked) throw new NotFoundError("task", id);
     const q = new Params();
-    const ctes = rollUpCtes(q, id, o.action, o.lease !== undefined, locked.events);
+    const ctes = rollUpCtes(q, id, o.action, o.lease !== undefined);
     if (!o.lease) {
       const [row] = await query(tx, `WITH ${ctes} SELECT * FROM rolled w`, q.values);
       return TASK.map(row);
@@ -94,7 +93,6 @@ function rollUpCtes(
   id: string,
   action: string | undefined,
   fenced: boolean,
-  events: boolean,
 ): string {
   const parent = `${q.add(id)}::uuid`;
   // "Counted subtasks: the parent's direct subtasks whose status is
@@ -128,14 +126,10 @@ function rollUpCtes(
       FROM votes v
       WHERE t.id = ${parent} ${fenced ? `AND ${FENCE_HOLDS}` : ""}
       RETURNING ${TASK.sql}
-    )${
-    events
-      ? `, logged AS (
+    ), logged AS (
       INSERT INTO task_events (task_id, parent_task_id, action, status, kind)
       SELECT r.id, r.parent_task_id, r.action, r.status, 'result' FROM rolled r
-    )`
-      : ""
-  }`;
+    )`;
 }
 
 /**

@@ -52,19 +52,13 @@ export async function deleteTasksOlderThan(
 ): Promise<number> {
   const before = parse(cutoffArg, { cutoff }).cutoff;
   const o = parse(retentionOptions, opts);
-  const [{ events }] = await query(
-    db,
-    "SELECT to_regclass('task_events') IS NOT NULL AS events",
-    [],
-  );
-  const text = deleteTreesSql(events);
   const allowed = JSON.stringify(o.statuses);
   let total = 0;
   // Keyset over the roots examined, so a batch of kept (unfinished) trees
   // does not end the walk before the deletable ones behind it.
   let after: [string | null, string | null] = [null, null];
   for (;;) {
-    const [row] = await query(db, text, [before, allowed, after[0], after[1]]);
+    const [row] = await query(db, DELETE_TREES, [before, allowed, after[0], after[1]]);
     total += row.n;
     if (row.examined < 1000) return total;
     after = [row.last_created, row.last_id];
@@ -72,8 +66,7 @@ export async function deleteTasksOlderThan(
 }
 
 /** One batch: 1,000 roots by age, their trees, the finished ones deleted (with their events). */
-function deleteTreesSql(events: boolean): string {
-  return `
+const DELETE_TREES = `
     WITH RECURSIVE roots AS (
       SELECT id, created FROM tasks
       WHERE created < $1::timestamptz AND parent_task_id IS NULL
@@ -90,15 +83,10 @@ function deleteTreesSql(events: boolean): string {
       SELECT id FROM tree WHERE root NOT IN (SELECT root FROM kept)
     ), gone AS (
       DELETE FROM tasks WHERE id IN (SELECT id FROM doomed) RETURNING 1
-    )${
-    events
-      ? `, events AS (
+    ), events AS (
       DELETE FROM task_events WHERE task_id IN (SELECT id FROM doomed)
-    )`
-      : ""
-  }
+    )
     SELECT (SELECT count(*)::int FROM gone) AS n,
            (SELECT count(*)::int FROM roots) AS examined,
            (SELECT created::text FROM roots ORDER BY created DESC, id DESC LIMIT 1) AS last_created,
            (SELECT id FROM roots ORDER BY created DESC, id DESC LIMIT 1) AS last_id`;
-}
