@@ -228,6 +228,10 @@ dbTest(
     const inWindow = (await readTaskEvents(sql, { after: c0, limit: 1 })).events[0].cursor;
     const c1 = (await readToEnd(sql, c0)).cursor;
     const [{ now: cutoff }] = await sql`SELECT clock_timestamp() AS now`;
+    // justAfter(cutoff) is 1 ms later: the events written from here on must
+    // come after it, or the last prune below finds the open one old enough
+    // (seen on a quiet machine, where the next insert came within the ms).
+    await sql`SELECT pg_sleep(0.01)`;
     const late = Promise.withResolvers<void>();
     const wrote = Promise.withResolvers<void>();
     // A transaction still open when pruning starts keeps its events, old or not.
